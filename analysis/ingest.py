@@ -1,0 +1,146 @@
+"""Read many trace files in worker processes, a chunk of files per task.
+
+A worker parses its chunk, classifies the rows and returns them as a small Arrow table (and the
+chunk's curves), so the main process only writes. Nothing else about a run is kept: memory is
+bounded by the chunks in flight and the row group being written, not by the number of files.
+Chunks come back in input order, so outputs are identical from run to run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import pyarrow as pa
+
+from analysis.errors import InputError
+from analysis.golden import GoldenSet
+from analysis.load import load_trace
+from analysis.outcomes import Thresholds
+from analysis.rows import summary_row
+from analysis.table import curves_table, rows_to_table
+from analysis.trace import Curves
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to read traces (what the trace itself cannot tell)."""
+
+    num_classes: int = 10  # for text traces
+    csv_dir: str | None = None  # injection CSVs that enrich text traces
+    want_curves: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 2:
+            raise InputError("--num-classes", None, f"must be >= 2, got {self.num_classes}")
+        if self.csv_dir is not None and not os.path.isdir(self.csv_dir):
+            raise InputError(self.csv_dir, "--csv-dir", "no such directory")
+
+
+@dataclass
+class Chunk:
+    """What a worker sends back for a chunk of files."""
+
+    results: pa.Table | None = None
+    curves: pa.Table | None = None
+    problems: list[str] = field(default_factory=list)  # per-trace problems (incomplete runs)
+    notes: list[str] = field(default_factory=list)  # skipped files
+    error: InputError | None = None  # a campaign-level error: stop
+
+
+_WORKER: tuple[GoldenSet, IngestOptions, Thresholds] | None = None
+
+
+def _init_worker(golden: GoldenSet, options: IngestOptions, thresholds: Thresholds) -> None:
+    global _WORKER
+    _WORKER = (golden, options, thresholds)
+
+
+def _one(path: str, golden: GoldenSet, options: IngestOptions) -> tuple[str, Any, Curves | None]:
+    trace = load_trace(path, options.num_classes, options.csv_dir)
+    if trace.kind == "golden" and (trace.fmt == "json" or trace.complete):
+        return "skip", f"{path}: skipped: a fault-free (golden) run, not an injection run", None
+    row = summary_row(trace, golden.reference_for(trace))
+    return "row", row, trace.curves if options.want_curves else None
+
+
+def ingest_chunk(paths: list[str]) -> Chunk:
+    """Parse, summarise and classify a chunk of files (runs in a worker process)."""
+    assert _WORKER is not None
+    golden, options, thresholds = _WORKER
+    chunk = Chunk()
+    rows: list[dict[str, Any]] = []
+    runs: list[tuple[str, str, str, Curves, int]] = []
+    try:
+        for path in paths:
+            kind, value, curves = _one(path, golden, options)
+            if kind == "skip":
+                chunk.notes.append(value)
+                continue
+            rows.append(value)
+            if value["problem"]:
+                chunk.problems.extend(value["problem"].split(" | "))
+            if curves is not None:
+                runs.append((path, value["id"], "injection", curves, value["steps_per_epoch"] or 0))
+    except InputError as exc:
+        chunk.error = exc
+        return chunk
+    if rows:
+        chunk.results = rows_to_table(rows, thresholds)
+    if runs:
+        chunk.curves = curves_table(runs)
+    return chunk
+
+
+def default_jobs() -> int:
+    """Worker processes: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def ingest(
+    paths: list[str],
+    golden: GoldenSet,
+    options: IngestOptions,
+    thresholds: Thresholds,
+    jobs: int,
+    chunk_files: int = 128,
+    log: TextIO = sys.stderr,
+) -> Iterator[Chunk]:
+    """Yield one Chunk per ``chunk_files`` paths, in order; parallel when it pays off.
+
+    Workers are spawned, not forked (no pyarrow threads are copied). If they cannot start
+    (e.g. a main script read from stdin), the remaining files are read in this process
+    instead of hanging.
+    """
+    chunks = [paths[i : i + chunk_files] for i in range(0, len(paths), chunk_files)]
+    _init_worker(golden, options, thresholds)
+    if jobs <= 1 or len(chunks) < 2:
+        yield from map(ingest_chunk, chunks)
+        return
+    done = 0
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(
+            min(jobs, len(chunks)),
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(golden, options, thresholds),
+        ) as pool:
+            for chunk in pool.map(ingest_chunk, chunks):
+                done += 1
+                yield chunk
+    except BrokenProcessPool as exc:
+        print(
+            f"note: worker processes failed ({exc}); reading the remaining files in this process",
+            file=log,
+        )
+        yield from map(ingest_chunk, chunks[done:])

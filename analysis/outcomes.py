@@ -1,0 +1,267 @@
+"""Outcome classes and the rules that assign them, vectorised over the results table.
+
+Each rule is one entry of ``RULES``: a label, its place in reports, a one-line definition and a
+function of the feature arrays. Rules are tried in list order and the first that holds wins, so
+a new class is added by adding one ``Rule`` at the right position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from analysis.errors import InputError
+
+MASKED = "Masked"
+IMMEDIATE = "Immediate INFs/NaNs"
+SHORT_TERM = "Short-term INFs/NaNs"
+LATE = "Late INFs/NaNs"
+SHARP_DEGRADE = "SharpDegrade"
+SLOW_DEGRADE = "SlowDegrade"
+LOW_TEST = "LowTestAccuracy"
+INCOMPLETE = "Incomplete"
+
+# Slack for threshold comparisons, so a value exactly at a threshold is not pushed across it
+# by binary rounding (0.8 - 0.02 != 0.78 in floating point).
+EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Classification thresholds (command-line options; defaults as in docs/interfaces.md)."""
+
+    short_term_steps: int | None = None  # None: one epoch of steps of each run
+    tol_min: float = 0.02
+    chance_margin: float = 0.05
+    immediate_backward_steps: int = 1
+
+    def __post_init__(self) -> None:
+        if self.short_term_steps is not None and self.short_term_steps < 0:
+            raise InputError("--short-term-steps", None, "must be >= 0")
+        if not 0.0 <= self.tol_min < 1.0:
+            raise InputError("--tol-min", None, f"must be in [0, 1), got {self.tol_min}")
+        if not 0.0 <= self.chance_margin < 1.0:
+            raise InputError(
+                "--chance-margin", None, f"must be in [0, 1), got {self.chance_margin}"
+            )
+        if self.immediate_backward_steps < 0:
+            raise InputError("--immediate-backward-steps", None, "must be >= 0")
+
+
+# The columns of the results table that classification reads.
+FEATURE_COLUMNS = (
+    "complete",
+    "is_backward",
+    "steps_per_epoch",
+    "num_classes",
+    "nonfinite_delay_steps",
+    "first_nonfinite_epoch",
+    "final_train_accuracy",
+    "final_test_accuracy",
+    "early_min_train_accuracy",
+    "ref_train_accuracy",
+    "ref_test_accuracy",
+    "band_spread_train",
+    "band_spread_test",
+)
+
+
+@dataclass(frozen=True)
+class Features:
+    """Numpy views of the feature columns; missing values are NaN (floats) or False."""
+
+    complete: np.ndarray
+    nonfinite: np.ndarray
+    delay: np.ndarray
+    is_backward: np.ndarray
+    steps_per_epoch: np.ndarray
+    chance: np.ndarray
+    final_train: np.ndarray
+    final_test: np.ndarray
+    early_min_train: np.ndarray
+    ref_train: np.ndarray
+    ref_test: np.ndarray
+    spread_train: np.ndarray
+    spread_test: np.ndarray
+
+    @classmethod
+    def from_columns(
+        cls,
+        names: Collection[str],
+        floats: Callable[[str], np.ndarray],
+        bools: Callable[[str], np.ndarray],
+        chance_margin: float,
+    ) -> Features:
+        """Build from accessors returning float arrays (NaN = missing) and bool arrays."""
+        missing = [c for c in FEATURE_COLUMNS if c not in names]
+        if missing:
+            raise InputError("table", missing[0], "missing column needed for classification")
+        f = floats
+        num_classes = f("num_classes")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chance = np.where(num_classes > 0, 1.0 / num_classes, np.nan) + chance_margin
+        return cls(
+            complete=bools("complete"),
+            nonfinite=~np.isnan(f("first_nonfinite_epoch")),
+            delay=f("nonfinite_delay_steps"),
+            is_backward=bools("is_backward"),
+            steps_per_epoch=f("steps_per_epoch"),
+            chance=chance,
+            final_train=f("final_train_accuracy"),
+            final_test=f("final_test_accuracy"),
+            early_min_train=f("early_min_train_accuracy"),
+            ref_train=f("ref_train_accuracy"),
+            ref_test=f("ref_test_accuracy"),
+            spread_train=f("band_spread_train"),
+            spread_test=f("band_spread_test"),
+        )
+
+    @classmethod
+    def from_frame(cls, df: Any, chance_margin: float) -> Features:
+        """Build from a pandas DataFrame holding FEATURE_COLUMNS."""
+        return cls.from_columns(
+            list(df.columns),
+            lambda name: df[name].to_numpy(dtype=np.float64, na_value=np.nan),
+            lambda name: df[name].fillna(False).to_numpy(dtype=bool),
+            chance_margin,
+        )
+
+    @classmethod
+    def from_arrow(cls, table: Any, chance_margin: float) -> Features:
+        """Build from a pyarrow Table holding FEATURE_COLUMNS (no pandas needed)."""
+        import pyarrow as pa
+
+        return cls.from_columns(
+            table.column_names,
+            lambda name: table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False),
+            lambda name: table.column(name).fill_null(False).to_numpy(zero_copy_only=False),
+            chance_margin,
+        )
+
+    def train_within(self, t: Thresholds) -> np.ndarray:
+        """Final train accuracy >= golden final - tol (better than golden is within)."""
+        tol = np.maximum(t.tol_min, self.spread_train)
+        return self.final_train >= self.ref_train - tol - EPS
+
+    def test_within(self, t: Thresholds) -> np.ndarray:
+        tol = np.maximum(t.tol_min, self.spread_test)
+        return self.final_test >= self.ref_test - tol - EPS
+
+
+RuleTest = Callable[[Features, Thresholds], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One outcome class: its label, report position, definition and test."""
+
+    label: str
+    report_order: int
+    definition: str
+    test: RuleTest
+
+
+def _immediate(f: Features, t: Thresholds) -> np.ndarray:
+    limit = np.where(f.is_backward, t.immediate_backward_steps, 0)
+    return f.nonfinite & (f.delay <= limit)
+
+
+def _short_term(f: Features, t: Thresholds) -> np.ndarray:
+    window = f.steps_per_epoch if t.short_term_steps is None else t.short_term_steps
+    return f.nonfinite & (f.delay <= window)
+
+
+def _late(f: Features, t: Thresholds) -> np.ndarray:
+    return f.nonfinite & (f.delay >= 0)
+
+
+def _sharp(f: Features, t: Thresholds) -> np.ndarray:
+    at_chance_early = f.early_min_train <= f.chance + EPS
+    at_chance_end = f.final_train <= f.chance + EPS
+    return ~f.nonfinite & at_chance_early & at_chance_end
+
+
+def _masked(f: Features, t: Thresholds) -> np.ndarray:
+    return ~f.nonfinite & f.train_within(t) & f.test_within(t)
+
+
+def _low_test(f: Features, t: Thresholds) -> np.ndarray:
+    return ~f.nonfinite & f.train_within(t) & ~np.isnan(f.final_test)
+
+
+def _slow(f: Features, t: Thresholds) -> np.ndarray:
+    return ~f.nonfinite & (
+        f.final_train < f.ref_train - np.maximum(t.tol_min, f.spread_train) - EPS
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        IMMEDIATE,
+        1,
+        "first non-finite loss in the injection step (backward faults: up to "
+        "--immediate-backward-steps steps later)",
+        _immediate,
+    ),
+    Rule(
+        SHORT_TERM,
+        2,
+        "first non-finite loss within --short-term-steps steps after the "
+        "injection (default: one epoch of steps)",
+        _short_term,
+    ),
+    Rule(LATE, 3, "first non-finite loss later than that", _late),
+    Rule(
+        SHARP_DEGRADE,
+        4,
+        "train accuracy <= 1/num_classes + --chance-margin at an epoch end "
+        "within one epoch of the injection and at the final epoch",
+        _sharp,
+    ),
+    Rule(MASKED, 0, "final train and test accuracy >= golden final - tol", _masked),
+    Rule(LOW_TEST, 6, "final train accuracy within tol, test accuracy below", _low_test),
+    Rule(
+        SLOW_DEGRADE, 5, "any other finite run whose final train accuracy is below the band", _slow
+    ),
+)
+
+# Outcomes of complete runs, in report order; Incomplete runs are counted separately.
+OUTCOMES: tuple[str, ...] = tuple(r.label for r in sorted(RULES, key=lambda r: r.report_order))
+ALL_LABELS: tuple[str, ...] = (*OUTCOMES, INCOMPLETE)
+UNEXPECTED: tuple[str, ...] = tuple(o for o in OUTCOMES if o != MASKED)
+
+
+def classify_features(f: Features, t: Thresholds) -> np.ndarray:
+    """Outcome label per row (object array); the first rule that holds wins."""
+    n = f.complete.shape[0]
+    labels = np.array([*(r.label for r in RULES), INCOMPLETE], dtype=object)
+    code = np.full(n, len(RULES), dtype=np.int64)  # default: Incomplete
+    open_ = f.complete.copy()
+    with np.errstate(invalid="ignore"):
+        for i, rule in enumerate(RULES):
+            hit = open_ & rule.test(f, t)
+            code[hit] = i
+            open_ &= ~hit
+    if open_.any():
+        raise InputError(
+            "table",
+            "outcome",
+            f"{int(open_.sum())} complete run(s) match no outcome rule "
+            "(missing final accuracies or golden reference?)",
+        )
+    return labels[code]
+
+
+def classify_frame(df: Any, thresholds: Thresholds | None = None) -> np.ndarray:
+    """Classify every row of a results-table DataFrame (re-classification from the table)."""
+    t = thresholds or Thresholds()
+    return classify_features(Features.from_frame(df, t.chance_margin), t)
+
+
+def classify_arrow(table: Any, thresholds: Thresholds | None = None) -> np.ndarray:
+    """Classify every row of a results-table pyarrow Table."""
+    t = thresholds or Thresholds()
+    return classify_features(Features.from_arrow(table, t.chance_margin), t)

@@ -1,0 +1,124 @@
+"""Reduce a parsed trace to its one row of the results table (everything but the outcome).
+
+Runs in worker processes: only numpy, no pandas or pyarrow.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from analysis.columns import RESULT_NAMES
+from analysis.golden import Band, GoldenRef
+from analysis.trace import Trace
+
+
+def _to_float(value: object) -> float | None:
+    try:
+        return float(value) if value is not None else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _to_int(value: object) -> int | None:
+    f = _to_float(value)
+    return int(f) if f is not None and math.isfinite(f) and f == int(f) else None
+
+
+def _max_abs(values: list[float]) -> float | None:
+    if not values:
+        return None
+    arr = np.abs(np.asarray(values, dtype=np.float64))
+    return math.inf if not np.isfinite(arr).all() else float(arr.max())
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def summary_row(trace: Trace, reference: tuple[GoldenRef, Band] | None) -> dict[str, Any]:
+    """The results-table row of one run; the outcome is added later, vectorised."""
+    row: dict[str, Any] = dict.fromkeys(RESULT_NAMES)
+    cfg = trace.config
+    spe = trace.steps_per_epoch
+    row.update(
+        trace=trace.path,
+        id=trace.id,
+        format=trace.fmt,
+        complete=trace.complete,
+        problem=" | ".join(trace.problems) if trace.problems else None,
+        workload=trace.workload,
+        model=_opt_str(cfg.get("model")),
+        dataset=_opt_str(cfg.get("dataset")),
+        optimizer=_opt_str(cfg.get("optimizer")),
+        learning_rate=_to_float(cfg.get("learning_rate")),
+        seed=_to_int(cfg.get("seed")),
+        num_classes=trace.num_classes,
+        steps_per_epoch=spe,
+        epochs=trace.epochs,
+        start_epoch=trace.start_epoch,
+        wall_time_s=trace.wall_time_s,
+        golden_sha256=trace.golden_sha256,
+        golden_checkpoint_path=trace.golden_checkpoint_path,
+        is_backward=False,
+    )
+    inj = trace.injection
+    if inj is not None:
+        row.update(
+            stage=inj.stage,
+            fmodel=inj.fmodel,
+            operand=inj.operand,
+            replica=inj.replica,
+            target_layer=inj.layer,
+            is_backward=inj.is_backward,
+            inj_epoch=inj.epoch,
+            inj_step=inj.step,
+            inj_global_step=inj.epoch * spe + inj.step if spe else None,
+            shape=inj.shape,
+            positions=inj.positions,
+            n_positions=len(inj.positions),
+            golden_values=inj.golden_values,
+            injected_values=inj.injected_values,
+            requested=inj.requested,
+            max_abs_injected=_max_abs(inj.injected_values),
+            max_abs_golden=_max_abs(inj.golden_values),
+        )
+        if inj.golden_values and len(inj.golden_values) == len(inj.injected_values):
+            row["max_abs_change"] = _max_abs(
+                list(np.subtract(inj.injected_values, inj.golden_values))
+            )
+    if trace.first_nonfinite is not None:
+        e, s = trace.first_nonfinite
+        row.update(first_nonfinite_epoch=e, first_nonfinite_step=s)
+        if spe:
+            row["first_nonfinite_global_step"] = e * spe + s
+            if row["inj_global_step"] is not None:
+                row["nonfinite_delay_steps"] = e * spe + s - row["inj_global_step"]
+    curves = trace.curves
+    last = trace.final_epoch_index()
+    if curves is not None and last is not None:
+        row.update(
+            final_epoch=int(curves.epoch[last]),
+            final_train_loss=float(curves.train_loss[last]),
+            final_train_accuracy=float(curves.train_accuracy[last]),
+            final_test_loss=float(curves.test_loss[last]),
+            final_test_accuracy=float(curves.test_accuracy[last]),
+        )
+        if inj is not None:
+            window = (curves.epoch >= inj.epoch) & (curves.epoch <= inj.epoch + 1)
+            if window.any():
+                row["early_min_train_accuracy"] = float(curves.train_accuracy[window].min())
+    if reference is not None:
+        ref, band = reference
+        row.update(
+            golden_id=ref.id,
+            golden_trace=ref.path,
+            ref_train_accuracy=ref.final_train_accuracy,
+            ref_test_accuracy=ref.final_test_accuracy,
+            band_size=band.size,
+            band_spread_train=band.spread_train,
+            band_spread_test=band.spread_test,
+        )
+    return row

@@ -1,0 +1,119 @@
+"""Random injection campaigns, following the paper's method.
+
+Each experiment draws, uniformly: a stage, a fault model, a layer (from the forward list, or a
+`_grad_in` layer for the backward pass), an epoch (at least `min_epoch`), a step and a replica;
+then the fault model's pattern draws positions in the operand and its value rule (or a uniform
+range, for worst-case studies) draws what they become. Experiment i uses its own generator seeded
+with (campaign seed, i), so a campaign is byte-identical for the same arguments and growing N
+keeps the first CSVs unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fi_core import architecture, faults, injection
+from fi_core.errors import BadInput
+from fi_core.faults import values
+from fi_core.workloads import WorkloadConfig
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """What to draw from. Empty `layers` means the workload's full lists."""
+
+    workload: str
+    config: WorkloadConfig
+    overrides: Mapping[str, str]
+    stages: Sequence[str] = ("fwrd_inject", "bkwd_inject")
+    fmodels: Sequence[str] = tuple(faults.FAULT_MODELS)
+    layers: Sequence[str] = ()
+    backward_ops: Sequence[str] = (architecture.GRAD_IN,)
+    all_sites: bool = False
+    value_range: tuple[float, float] | None = None
+    min_epoch: int = 1
+
+
+def candidate_layers(spec: CampaignSpec, stage: str) -> list[str]:
+    """The layers a stage draws from, in the artifact's order."""
+    only = not spec.all_sites
+    if stage == "fwrd_inject":
+        names = architecture.forward_layers(spec.config, artifact_only=only)
+    else:
+        names = [name for name in architecture.backward_layers(spec.config, artifact_only=only)
+                 if architecture.split_layer_name(name)[1] in spec.backward_ops]
+    if spec.layers:
+        names = [n for n in names
+                 if n in spec.layers or architecture.split_layer_name(n)[0] in spec.layers]
+    return names
+
+
+def check(spec: CampaignSpec) -> None:
+    source = "campaign"
+    for stage in spec.stages:
+        if stage not in architecture.STAGES:
+            raise BadInput(source, "stages", f"unknown stage {stage!r}")
+        if not candidate_layers(spec, stage):
+            raise BadInput(source, "layers", f"no {stage} layer matches {list(spec.layers)}")
+    for name in spec.fmodels:
+        faults.get(name, source)
+    if not spec.stages or not spec.fmodels:
+        raise BadInput(source, "stages" if not spec.stages else "fmodels", "empty")
+    if not 0 <= spec.min_epoch < spec.config.epochs:
+        raise BadInput(source, "min_epoch",
+                       f"{spec.min_epoch} is not below the workload's {spec.config.epochs} epochs")
+    if spec.value_range is not None:
+        low, high = spec.value_range
+        if not (np.isfinite(low) and np.isfinite(high) and low < high
+                and max(abs(low), abs(high)) <= injection.FP32_MAX):
+            raise BadInput(source, "value_range", f"{spec.value_range} is not a finite fp32 range")
+
+
+def draw(spec: CampaignSpec, seed: int, index: int) -> dict[str, list[str]]:
+    """The CSV rows of experiment `index` of a campaign."""
+    rng = np.random.default_rng([seed, index])
+    config = spec.config
+    stage = spec.stages[rng.integers(len(spec.stages))]
+    fmodel = faults.get(spec.fmodels[rng.integers(len(spec.fmodels))])
+    layers = candidate_layers(spec, stage)
+    layer = layers[rng.integers(len(layers))]
+    epoch = int(rng.integers(spec.min_epoch, config.epochs))
+    step = int(rng.integers(0, config.steps_per_epoch))
+    replica = int(rng.integers(0, config.replicas))
+    base, pass_ = architecture.split_layer_name(layer)
+    site = architecture.site_by_name(config)[base]
+    shape = site.operand_shape(pass_, fmodel.operand, config.batch_per_replica_at(step))
+    positions = fmodel.pattern(shape, rng)
+    rule = values.uniform(*spec.value_range) if spec.value_range else fmodel.value
+    rows = {
+        "model": [config.model], "stage": [stage], "fmodel": [fmodel.name],
+        "target_worker": [str(replica)], "target_layer": [layer],
+        "target_epoch": [str(epoch)], "target_step": [str(step)],
+        "inj_pos": [values.format_position(p) for p in positions],
+        **rule(rng, positions, shape),
+        "learning_rate": [repr(config.learning_rate)], "seed": [str(config.seed)],
+        "workload": [spec.workload],
+    }
+    for key, value in spec.overrides.items():
+        if key not in ("learning_rate", "seed"):
+            rows[key] = [str(value)]
+    return rows
+
+
+def generate(spec: CampaignSpec, count: int, seed: int, out: Path,
+             prefix: str = "inj_") -> list[Path]:
+    """Write `count` CSVs `<prefix>00000.csv`... into `out`; each one parses back as valid."""
+    check(spec)
+    if count < 1:
+        raise BadInput("campaign", "n", f"{count} is not a positive number of injections")
+    width = max(5, len(str(count - 1)))
+    paths = []
+    for index in range(count):
+        path = out / f"{prefix}{index:0{width}d}.csv"
+        injection.write(path, draw(spec, seed, index))
+        paths.append(path)
+    return paths

@@ -1,0 +1,147 @@
+"""Datasets and deterministic batches.
+
+Data order, augmentation and dropout are pure functions of (seed, epoch, step): every random
+draw uses TensorFlow's stateless ops with a seed folded from the workload seed, a purpose tag,
+the epoch and the step. Nothing depends on how many steps ran before in this process.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from fi_core.errors import BadInput
+from fi_core.workloads import WorkloadConfig
+
+ORDER, AUGMENT, DROPOUT = 1, 2, 3
+CIFAR_FOLDER = "cifar-10-batches-py"
+
+
+def stream_seed(config: WorkloadConfig, purpose: int, *counters: int) -> tf.Tensor:
+    """A stateless seed for one purpose at one point of training."""
+    seed = tf.constant([config.seed, purpose], tf.int64)
+    for counter in counters:
+        seed = tf.random.experimental.stateless_fold_in(seed, counter)
+    return tf.cast(seed, tf.int64)
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype(np.float32)[..., None] / 16.0, bunch.target.astype(np.int32)
+
+
+def _cifar10(data_dir: Path | None) -> tuple[np.ndarray, ...]:
+    folder = (data_dir or Path("resources/datasets/cifar10")) / CIFAR_FOLDER
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise BadInput(str(folder / missing[0]), "data_dir",
+                       "CIFAR-10 not found (download it with the pipeline's download rule)")
+    parts = []
+    for name in names:
+        with open(folder / name, "rb") as handle:
+            batch = pickle.load(handle, encoding="bytes")
+        images = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        parts.append((images.astype(np.float32) / 255.0, np.asarray(batch[b"labels"], np.int32)))
+    train_x = np.concatenate([p[0] for p in parts[:5]])
+    train_y = np.concatenate([p[1] for p in parts[:5]])
+    return train_x, train_y, parts[5][0], parts[5][1]
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resize (the digits' 8x8 to 16x16 is an exact 2x upscale)."""
+    if images.shape[1] == size:
+        return images
+    rows = (np.arange(size) * images.shape[1]) // size
+    cols = (np.arange(size) * images.shape[2]) // size
+    return images[:, rows][:, :, cols]
+
+
+@dataclass
+class Dataset:
+    """Normalised train and test arrays of one workload."""
+
+    train_x: tf.Tensor
+    train_y: tf.Tensor
+    test_x: tf.Tensor
+    test_y: tf.Tensor
+
+
+def load(config: WorkloadConfig, data_dir: Path | None = None) -> Dataset:
+    """The workload's dataset, normalised by the training set's per-channel mean and std.
+
+    digits: scikit-learn's bundled 1,797 8x8 images; every fifth image (index % 5 == 0) is the
+    test set (360), the rest train (1,437). cifar10: the standard python-format folder."""
+    if config.dataset == "digits":
+        images, labels = _digits()
+        test = np.arange(len(images)) % 5 == 0
+        train_x, train_y, test_x, test_y = images[~test], labels[~test], images[test], labels[test]
+    else:
+        train_x, train_y, test_x, test_y = _cifar10(data_dir)
+    train_x, test_x = _resize(train_x, config.image_size), _resize(test_x, config.image_size)
+    mean = train_x.mean(axis=(0, 1, 2), dtype=np.float64)
+    std = train_x.std(axis=(0, 1, 2), dtype=np.float64)
+    norm = lambda a: ((a - mean) / std).astype(np.float32)  # noqa: E731
+    return Dataset(tf.constant(norm(train_x)), tf.constant(train_y),
+                   tf.constant(norm(test_x)), tf.constant(test_y))
+
+
+class Batches:
+    """The training batches of a workload: shuffled per epoch, augmented per step (random flips
+    and a random crop of the zero-padded image, as the artifact, when the workload asks)."""
+
+    def __init__(self, config: WorkloadConfig, dataset: Dataset) -> None:
+        self.config, self.dataset = config, dataset
+        self._order: tuple[int, tf.Tensor] | None = None
+
+    def order(self, epoch: int) -> tf.Tensor:
+        if self._order is None or self._order[0] != epoch:
+            count = self.config.train_examples
+            keys = tf.random.stateless_uniform([count], seed=stream_seed(self.config, ORDER, epoch))
+            self._order = (epoch, tf.argsort(keys, stable=True))
+        return self._order[1]
+
+    def batch(self, epoch: int, step: int) -> tuple[tf.Tensor, tf.Tensor]:
+        """Images and labels of a step: replica r gets rows r*n .. (r+1)*n - 1."""
+        size = self.config.batch_per_replica_at(step) * self.config.replicas
+        start = step * self.config.global_batch
+        indices = self.order(epoch)[start:start + size]
+        images = tf.gather(self.dataset.train_x, indices)
+        if self.config.flip or self.config.crop_pad:
+            seed = stream_seed(self.config, AUGMENT, epoch, step)
+            images = _augment(images, seed, self.config.flip, self.config.crop_pad)
+        return images, tf.gather(self.dataset.train_y, indices)
+
+    def test_batches(self):
+        size = self.config.test_batch
+        for start in range(0, self.config.test_examples, size):
+            yield (self.dataset.test_x[start:start + size],
+                   self.dataset.test_y[start:start + size])
+
+
+@tf.function(reduce_retracing=True)
+def _augment(images: tf.Tensor, seed: tf.Tensor, flip: bool, pad: int) -> tf.Tensor:
+    """Random horizontal and vertical flips, zero padding by `pad`, random crop back."""
+    count, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
+    if flip:
+        draws = tf.random.stateless_uniform([count, 2], seed=seed)
+        flip_h = (draws[:, 0] < 0.5)[:, None, None, None]
+        flip_v = (draws[:, 1] < 0.5)[:, None, None, None]
+        images = tf.where(flip_h, tf.reverse(images, [2]), images)
+        images = tf.where(flip_v, tf.reverse(images, [1]), images)
+    if pad:
+        offsets = tf.random.stateless_uniform(
+            [count, 2], seed=tf.random.experimental.stateless_fold_in(seed, 1), minval=0,
+            maxval=2 * pad + 1, dtype=tf.int32)
+        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        rows = offsets[:, :1] + tf.range(height)[None, :]
+        cols = offsets[:, 1:] + tf.range(width)[None, :]
+        images = tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2,
+                           batch_dims=1)
+    return images

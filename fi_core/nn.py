@@ -1,0 +1,165 @@
+"""Layers in plain TensorFlow: injection sites (conv, dense), batch norm per replica, dropout.
+
+Every conv and dense is one op with a custom gradient that computes dX and dW itself with
+TensorFlow's own backprop kernels, and applies a backward fault there when the step's plan
+targets it; everything between sites is TensorFlow's autodiff, so a corrupted dX propagates
+upstream exactly as a real one would.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from fi_core import fault_ops
+from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, Site
+from fi_core.fault_ops import FaultPlan, Replicas
+
+TRAINABLE = tf.VariableAggregation.ONLY_FIRST_REPLICA
+"""Every replica applies the same all-reduced update; under a strategy the first one's wins."""
+
+
+@dataclass
+class StepContext:
+    """What one call of the model needs to know about its step."""
+
+    training: bool
+    replicas: Replicas
+    seed: tf.Tensor | None = None  # int64 [2]: derived from (workload seed, epoch, step)
+    plan: FaultPlan | None = None
+
+
+def glorot_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, seed: tuple[int, int]):
+    """Keras' Glorot normal: a truncated normal with std sqrt(2 / (fan_in + fan_out)) / 0.8796,
+    drawn statelessly from `seed` so that a model is a pure function of the workload seed."""
+    std = math.sqrt(2.0 / (fan_in + fan_out)) / 0.87962566103423978
+    return tf.random.stateless_truncated_normal(shape, seed=seed, stddev=std)
+
+
+class SiteLayer(tf.Module):
+    """A conv ('same' padding) or dense site: kernel, optional zero bias added after the op.
+    `index` is the site's position in the workload's site list (how a fault plan names it)."""
+
+    def __init__(self, site: Site, index: int, seed: tuple[int, int]) -> None:
+        super().__init__(name=site.name)
+        self.site, self.index = site, index
+        if site.kind == "conv":
+            shape = (site.kernel, site.kernel, site.cin, site.cout)
+            fan_in, fan_out = site.kernel**2 * site.cin, site.kernel**2 * site.cout
+        else:
+            shape, fan_in, fan_out = (site.cin, site.cout), site.cin, site.cout
+        self.kernel = tf.Variable(glorot_normal(shape, fan_in, fan_out, seed), name="kernel",
+                                  aggregation=TRAINABLE)
+        self.bias = (tf.Variable(tf.zeros([site.cout]), name="bias", aggregation=TRAINABLE)
+                     if site.bias else None)
+
+    def _forward(self, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+        if self.site.kind == "dense":
+            return tf.matmul(x, w)
+        return tf.nn.conv2d(x, w, self.site.stride, "SAME")
+
+    def _grad_input(self, x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) -> tf.Tensor:
+        if self.site.kind == "dense":
+            return tf.matmul(dy, w, transpose_b=True)
+        return tf.raw_ops.Conv2DBackpropInput(
+            input_sizes=tf.shape(x), filter=w, out_backprop=dy,
+            strides=[1, self.site.stride, self.site.stride, 1], padding="SAME")
+
+    def _grad_weight(self, x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) -> tf.Tensor:
+        if self.site.kind == "dense":
+            return tf.matmul(x, dy, transpose_a=True)
+        return tf.raw_ops.Conv2DBackpropFilter(
+            input=x, filter_sizes=tf.shape(w), out_backprop=dy,
+            strides=[1, self.site.stride, self.site.stride, 1], padding="SAME")
+
+    def __call__(self, x: tf.Tensor, ctx: StepContext) -> tf.Tensor:
+        site, index, plan, replicas = self.site, self.index, ctx.plan, ctx.replicas
+        pass_ = plan.pass_ if plan is not None else None
+
+        @tf.custom_gradient
+        def op(x: tf.Tensor, w: tf.Tensor):
+            y = self._forward(x, w)
+            if pass_ == FORWARD:
+                y = fault_ops.forward(site, index, plan, replicas, x, w, y)
+
+            def grad(dy: tf.Tensor):
+                dx = self._grad_input(x, w, dy)
+                dw = self._grad_weight(x, w, dy)
+                if pass_ == GRAD_IN:
+                    dx = fault_ops.grad_in(site, index, plan, replicas, dy, w, dx)
+                if pass_ == GRAD_WT:
+                    dw = fault_ops.grad_wt(site, index, plan, replicas, x, dy, dw,
+                                           lambda x_r, dy_r: self._grad_weight(x_r, w, dy_r))
+                return dx, dw
+
+            return y, grad
+
+        y = op(x, tf.convert_to_tensor(self.kernel))
+        return y if self.bias is None else tf.nn.bias_add(y, self.bias)
+
+
+class BatchNorm(tf.Module):
+    """Batch norm whose statistics are per replica: the batch is `groups` replica slices stacked
+    on axis 0. Epsilon 1e-3 and momentum 0.9 as in the artifact.
+
+    The variance is E[x^2] - E[x]^2, as XLA computes it on the TPU the artifact ran on: a
+    corrupted activation whose square overflows makes this NaN (inf - inf) in the very step, as
+    in the artifact's immediate-NaN trace; a two-pass variance would be inf and hide it. Moving
+    statistics follow the mean over replicas (as a TPU's synchronised variables do) and use the
+    unbiased variance, as Keras does."""
+
+    def __init__(self, channels: int, name: str, momentum: float = 0.9,
+                 epsilon: float = 1e-3) -> None:
+        super().__init__(name=name)
+        self.momentum, self.epsilon = momentum, epsilon
+        self.gamma = tf.Variable(tf.ones([channels]), name="gamma", aggregation=TRAINABLE)
+        self.beta = tf.Variable(tf.zeros([channels]), name="beta", aggregation=TRAINABLE)
+        mean_of_replicas = tf.VariableAggregation.MEAN
+        self.moving_mean = tf.Variable(tf.zeros([channels]), name="moving_mean", trainable=False,
+                                       aggregation=mean_of_replicas)
+        self.moving_variance = tf.Variable(tf.ones([channels]), name="moving_variance",
+                                           trainable=False, aggregation=mean_of_replicas)
+
+    def __call__(self, x: tf.Tensor, ctx: StepContext) -> tf.Tensor:
+        if not ctx.training:
+            return tf.nn.batch_normalization(x, self.moving_mean, self.moving_variance, self.beta,
+                                             self.gamma, self.epsilon)
+        groups = ctx.replicas.groups
+        shape = tf.shape(x)
+        stacked = tf.reshape(x, tf.concat([[groups, shape[0] // groups], shape[1:]], 0))
+        axes = list(range(1, x.shape.rank))
+        means = tf.reduce_mean(stacked, axes, keepdims=True)
+        variances = tf.reduce_mean(tf.square(stacked), axes, keepdims=True) - tf.square(means)
+        y = tf.reshape(tf.nn.batch_normalization(stacked, means, variances, self.beta,
+                                                 self.gamma, self.epsilon), shape)
+        count = tf.cast(tf.size(x) // (groups * x.shape[-1]), tf.float32)
+        mean = tf.reduce_mean(tf.reshape(means, [groups, -1]), 0)
+        variance = tf.reduce_mean(tf.reshape(variances, [groups, -1]), 0) * (
+            count / tf.maximum(count - 1.0, 1.0))
+        decay = 1.0 - self.momentum
+        self.moving_mean.assign_sub((self.moving_mean - tf.stop_gradient(mean)) * decay)
+        self.moving_variance.assign_sub(
+            (self.moving_variance - tf.stop_gradient(variance)) * decay)
+        return y
+
+
+def dropout(x: tf.Tensor, rate: float, ctx: StepContext, index: int) -> tf.Tensor:
+    """Inverted dropout whose mask is a pure function of (workload seed, epoch, step, layer
+    index): one mask over the global batch, of which each replica uses its own rows, so the same
+    step drops the same units on one device or on eight. A multiply, as a mask is applied on
+    hardware: a dropped unit that holds INF or NaN becomes NaN."""
+    if not ctx.training or rate == 0.0:
+        return x
+    replicas = ctx.replicas
+    seed = tf.random.experimental.stateless_fold_in(ctx.seed, index)
+    if replicas.groups == replicas.total:
+        draws = tf.random.stateless_uniform(tf.shape(x), seed=seed)
+    else:  # one replica of a tf.distribute strategy: its rows of the global mask
+        shape = tf.shape(x)
+        rows = shape[0] // replicas.groups
+        full = tf.concat([[rows * replicas.total], shape[1:]], 0)
+        first = tf.cast(replicas.base, tf.int32) * rows
+        draws = tf.random.stateless_uniform(full, seed=seed)[first:first + shape[0]]
+    return x * (tf.cast(draws >= rate, x.dtype) * (1.0 / (1.0 - rate)))

@@ -1,0 +1,116 @@
+"""Run traces: the artifact's text format, line for line, and a JSON record with everything.
+
+Both are kept in memory while the run goes and written atomically at its end, so a killed run
+leaves no trace at all (and the pipeline reruns it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import fi_core
+from fi_core.files import write_atomic
+from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+
+FORMAT = "fi-trace/1"
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats as the strings "NaN", "Infinity", "-Infinity" (strict JSON)."""
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return value
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def versions() -> dict[str, str]:
+    import tensorflow as tf
+
+    return {"fi_core": fi_core.__version__, "python": platform.python_version(),
+            "tensorflow": tf.__version__, "numpy": np.__version__}
+
+
+class Trace:
+    """Collects one run's text lines and JSON record."""
+
+    def __init__(self, kind: str, run_id: str, workload: str, config: WorkloadConfig) -> None:
+        self.lines: list[str] = []
+        self.config = config
+        self.started = time.monotonic()
+        self.record: dict[str, Any] = {
+            "format": FORMAT, "kind": kind, "id": run_id, "complete": True,
+            "workload": workload,
+            "config": {**config.to_dict(), "num_classes": NUM_CLASSES,
+                       "steps_per_epoch": config.steps_per_epoch},
+            "csv": None, "injection": None, "start_epoch": 0, "first_nonfinite": None,
+            "steps": [], "epochs": [], "golden_checkpoint": None,
+        }
+
+    def _position(self, epoch: int, step: int) -> str:
+        return (f"Epoch: {epoch}/{self.config.epochs}, "
+                f"step: {step}/{self.config.steps_per_epoch}")
+
+    def inject_header(self, epoch: int, step: int) -> None:
+        self.lines += [f"Inject to epoch: {epoch}", f"Inject to step: {step}"]
+
+    def loaded(self, path: Path, sha256: str, epoch: int) -> None:
+        self.lines.append(f"Load weights from {path}")
+        self.record["golden_checkpoint"] = {"path": str(path), "sha256": sha256}
+        self.record["start_epoch"] = epoch
+
+    def step(self, epoch: int, step: int, loss: float, accuracy: float) -> None:
+        self.lines.append(f"{self._position(epoch, step)}, loss: {loss:.5f}, "
+                          f"accuracy: {accuracy:.5f}")
+        self.record["steps"].append({"epoch": epoch, "step": step, "loss": loss,
+                                     "accuracy": accuracy})
+        if not math.isfinite(loss) and self.record["first_nonfinite"] is None:
+            self.record["first_nonfinite"] = {"epoch": epoch, "step": step}
+
+    def injection(self, details: dict[str, Any], shown: list[str]) -> None:
+        """The artifact's injection lines; `shown` is the text printed as "inject data"."""
+        self.lines += [f"Inject worker: {details['replica']}",
+                       f"Inject layer: {details['layer']}",
+                       f"Shape for target layer is {tuple(details['shape'])}"]
+        for position, golden, text in zip(details["positions"], details["golden_values"], shown,
+                                          strict=True):
+            self.lines.append(f"Position is {tuple(position)}, Golden data is {golden!r}, "
+                              f"inject data is {text}")
+        self.record["injection"] = details
+
+    def nonfinite(self) -> None:
+        self.lines.append("Encounter NaN! Terminate training!")
+
+    def end_epoch(self, epoch: int, train_loss: float, train_accuracy: float, test_loss: float,
+                  test_accuracy: float) -> None:
+        self.lines.append(
+            f"End of epoch: {epoch}/{self.config.epochs}, train loss: {train_loss:.5f}, "
+            f"train accuracy: {train_accuracy:.5f}, valid loss: {test_loss:.5f}, "
+            f"valid accuracy: {test_accuracy:.5f}")
+        self.record["epochs"].append({
+            "epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
+            "test_loss": test_loss, "test_accuracy": test_accuracy})
+
+    def write(self, text_path: Path, json_path: Path, **extra: Any) -> None:
+        """Write both files atomically (JSON last: its presence means the run finished)."""
+        self.record.update(extra)
+        self.record["wall_time_s"] = round(time.monotonic() - self.started, 3)
+        self.record["versions"] = versions()
+        write_atomic(text_path, "\n".join(self.lines) + "\n")
+        write_atomic(json_path, json.dumps(_json_safe(self.record), indent=1) + "\n")

@@ -1,0 +1,212 @@
+"""The training loop's building blocks: one step (plain or with one fault), evaluation,
+checkpoints. Replicas are either emulated inside one program (the batch carries R replica slices,
+each with its own batch-norm statistics) or real, under a tf.distribute strategy
+(MirroredStrategy on several GPUs, TPUStrategy on a TPU); the model code is the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from fi_core import architecture, data, files, model, nn, optim
+from fi_core.fault_ops import VALUE_KINDS, FaultPlan, Replicas
+from fi_core.injection import Injection
+from fi_core.workloads import WorkloadConfig
+
+CHECKPOINT_PREFIX = "ckpt"
+META = "meta.json"
+
+
+@dataclass
+class StepResult:
+    loss: float
+    accuracy: float
+    golden: np.ndarray | None = None
+    injected: np.ndarray | None = None
+
+
+def fault_key(hit: Injection) -> tuple[str, str]:
+    """What selects a traced injection step: the pass and the operand. The layer, replica,
+    positions and values are tensors, so CSVs that share the key reuse one graph."""
+    return (hit.pass_, hit.operand)
+
+
+def fault_args(hit: Injection, config: WorkloadConfig) -> tuple[tf.Tensor, ...]:
+    """The run-time tensors of a fault (those its value rule does not use are zeros)."""
+    k, rank = hit.positions.shape
+    layer = [site.name for site in architecture.sites_of(config)].index(hit.site.name)
+    values = hit.values if hit.values is not None else np.zeros(k)
+    bits = hit.bits if hit.bits is not None else np.zeros(k, np.int32)
+    sources = hit.sources if hit.sources is not None else np.zeros((k, rank))
+    return (tf.constant(layer, tf.int32),
+            tf.constant(VALUE_KINDS.index(hit.value_kind), tf.int32),
+            tf.constant(hit.replica, tf.int32),
+            tf.constant(hit.positions, tf.int64),
+            tf.constant(values, tf.float32),
+            tf.constant(bits, tf.int32),
+            tf.constant(sources, tf.int64))
+
+
+class Trainer:
+    """A workload's model, optimiser and data, and the compiled steps that train them."""
+
+    def __init__(self, config: WorkloadConfig, dataset: data.Dataset,
+                 strategy: tf.distribute.Strategy | None = None) -> None:
+        self.config = config
+        self.strategy = strategy
+        self.batches = data.Batches(config, dataset)
+        with strategy.scope() if strategy else contextlib.nullcontext():
+            self.model = model.build(config)
+            self.variables = list(self.model.trainable_variables)
+            self.optimizer = optim.build(config, self.variables)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self._steps: dict[tuple | None, object] = {}
+        self._evaluate = tf.function(self._eval_batch, reduce_retracing=True)
+
+    # ----------------------------------------------------------------- one replica's work
+    def _loss_grads(self, x, y, seed, plan, replicas: Replicas, global_batch):
+        ctx = nn.StepContext(training=True, replicas=replicas, seed=seed, plan=plan)
+        with tf.GradientTape() as tape:
+            logits = self.model(x, ctx)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+            loss = tf.reduce_sum(losses) / global_batch
+        grads = tape.gradient(loss, self.variables)
+        predicted = tf.argmax(logits, -1, output_type=tf.int32)
+        correct = tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.float32))
+        return loss, correct, grads
+
+    @staticmethod
+    def _plan(key, args) -> FaultPlan | None:
+        """The step's fault plan. Static shapes of the fault tensors are forgotten, because one
+        graph serves positions of every rank (a conv's 4, the classifier's 2) and length."""
+        if key is None:
+            return None
+        relaxed = [tf.compat.v1.placeholder_with_default(t, [None] * t.shape.rank)
+                   for t in args]
+        return FaultPlan(*key, *relaxed)
+
+    @staticmethod
+    def _report(plan: FaultPlan | None):
+        if plan is None:
+            return ()
+        return plan.report["golden"], plan.report["injected"]
+
+    def _emulated_step(self, key, x, y, seed, *args):
+        plan = self._plan(key, args)
+        global_batch = tf.cast(tf.shape(x)[0], tf.float32)
+        replicas = Replicas(self.config.replicas)
+        loss, correct, grads = self._loss_grads(x, y, seed, plan, replicas, global_batch)
+        self.optimizer.apply(grads, self.variables)
+        return loss, correct / global_batch, self._report(plan)
+
+    def _distributed_step(self, key, x, y, seed, global_batch, *args):
+        strategy = self.strategy
+
+        def replica_fn(x, y):
+            context = tf.distribute.get_replica_context()
+            plan = self._plan(key, args)
+            replicas = Replicas(1, base=context.replica_id_in_sync_group,
+                                total=context.num_replicas_in_sync)
+            loss, correct, grads = self._loss_grads(x, y, seed, plan, replicas, global_batch)
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            self.optimizer.apply(grads, self.variables)
+            return loss, correct, self._report(plan)
+
+        loss, correct, report = strategy.run(replica_fn, args=(x, y))
+        loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
+        return loss, correct / global_batch, report
+
+    def _signature(self, key) -> list[tf.TensorSpec]:
+        """Batch size and fault size vary; the last step of an epoch and a 64-element fault
+        reuse the graph of a full step and of a single-element one."""
+        size, channels = self.config.image_size, self.config.channels
+        data_specs = [tf.TensorSpec([None, size, size, channels], tf.float32),
+                      tf.TensorSpec([None], tf.int32), tf.TensorSpec([2], tf.int64)]
+        if key is None:
+            return data_specs
+        scalar = tf.TensorSpec([], tf.int32)
+        return [*data_specs, scalar, scalar, scalar, tf.TensorSpec([None, None], tf.int64),
+                tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([None, None], tf.int64)]
+
+    def _compiled(self, key):
+        """The traced step for a fault key (None: the fault-free step), traced once."""
+        if key not in self._steps:
+            if self.strategy is None:
+                self._steps[key] = tf.function(
+                    lambda *a: self._emulated_step(key, *a), input_signature=self._signature(key))
+            else:
+                self._steps[key] = tf.function(lambda *a: self._distributed_step(key, *a),
+                                               reduce_retracing=True)
+        return self._steps[key]
+
+    # ----------------------------------------------------------------- public steps
+    def step(self, epoch: int, step: int, injection: Injection | None = None) -> StepResult:
+        """Train one step of the global batch; with `injection`, corrupt its one operation."""
+        x, y = self.batches.batch(epoch, step)
+        seed = data.stream_seed(self.config, data.DROPOUT, epoch, step)
+        key = fault_key(injection) if injection is not None else None
+        args = fault_args(injection, self.config) if injection is not None else ()
+        if self.strategy is None:
+            loss, accuracy, report = self._compiled(key)(x, y, seed, *args)
+        else:
+            loss, accuracy, report = self._compiled(key)(
+                self._distribute(x), self._distribute(y), seed,
+                tf.cast(tf.shape(x)[0], tf.float32), *args)
+            if report:
+                report = tuple(self.strategy.experimental_local_results(t)[injection.replica]
+                               for t in report)
+        result = StepResult(float(loss), float(accuracy))
+        if injection is not None:
+            result.golden, result.injected = (np.asarray(t, np.float32) for t in report)
+        return result
+
+    def _distribute(self, t: tf.Tensor):
+        replicas = self.strategy.num_replicas_in_sync
+        n = t.shape[0] // replicas
+        return self.strategy.experimental_distribute_values_from_function(
+            lambda ctx: t[ctx.replica_id_in_sync_group * n:(ctx.replica_id_in_sync_group + 1) * n])
+
+    def _eval_batch(self, x, y):
+        logits = self.model(x, nn.StepContext(training=False, replicas=Replicas(1)))
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+        predicted = tf.argmax(logits, -1, output_type=tf.int32)
+        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.float32))
+
+    def evaluate(self) -> tuple[float, float]:
+        """Mean test loss and accuracy (batch norm in inference mode, no dropout)."""
+        total_loss = total_correct = 0.0
+        for x, y in self.batches.test_batches():
+            loss, correct = self._evaluate(x, y)
+            total_loss += float(loss)
+            total_correct += float(correct)
+        count = self.config.test_examples
+        return total_loss / count, total_correct / count
+
+    # ----------------------------------------------------------------- state
+    def set_learning_rate(self, value: float) -> None:
+        self.optimizer.schedule.set_initial(value)
+
+    def save(self, folder: Path, epoch: int, meta: dict) -> str:
+        """Write a checkpoint folder atomically; return its hash."""
+        tmp = folder.with_name(f".{folder.name}.tmp")
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        self.checkpoint.write(str(tmp / CHECKPOINT_PREFIX))
+        (tmp / META).write_text(json.dumps({**meta, "epoch": epoch}, indent=1, sort_keys=True))
+        files.replace_dir(tmp, folder)
+        return files.hash_dir(folder)
+
+    def restore(self, folder: Path) -> None:
+        self.checkpoint.read(str(folder / CHECKPOINT_PREFIX)).assert_existing_objects_matched()
+

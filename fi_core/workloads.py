@@ -1,0 +1,174 @@
+"""Workload configurations: the paper's presets, the small CPU default, and overrides.
+
+A workload fixes everything that makes two runs comparable: model, data, batch layout, optimiser
+and seed. Presets are named; any field can be overridden by name (`--set epochs=20` on the
+command line, or an `epochs,20` row in an injection CSV).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fi_core.errors import BadInput
+
+MODELS = ("resnet18", "resnet18_nobn", "resnet18_sgd")
+DATASETS = {"cifar10": (50_000, 10_000, 32, 3), "digits": (1_437, 360, 8, 1)}
+"""name -> (train examples, test examples, native image size, channels)."""
+
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """Everything a golden run and its injections must agree on."""
+
+    model: str = "resnet18"
+    dataset: str = "cifar10"
+    image_size: int = 32
+    width: float = 1.0
+    replicas: int = 8
+    batch_per_replica: int = 128
+    epochs: int = 80
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    end_learning_rate: float = 1e-4
+    decay_steps: int = 5000
+    dropout: float = 0.15
+    flip: bool = True
+    crop_pad: int = 6
+    seed: int = 123
+    test_batch: int = 1000
+
+    @property
+    def global_batch(self) -> int:
+        return self.replicas * self.batch_per_replica
+
+    @property
+    def train_examples(self) -> int:
+        return DATASETS[self.dataset][0]
+
+    @property
+    def test_examples(self) -> int:
+        return DATASETS[self.dataset][1]
+
+    @property
+    def channels(self) -> int:
+        return DATASETS[self.dataset][3]
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Ceil, as the artifact: 50,000 / 1,024 gives 49 steps, the last one partial."""
+        return math.ceil(self.train_examples / self.global_batch)
+
+    @property
+    def batch_norm(self) -> bool:
+        return self.model != "resnet18_nobn"
+
+    def batch_per_replica_at(self, step: int) -> int:
+        """Per-replica batch of a step: the last step of an epoch gets what is left, split evenly
+        over the replicas (a remainder smaller than the replica count is dropped)."""
+        if step < self.steps_per_epoch - 1:
+            return self.batch_per_replica
+        left = self.train_examples - step * self.global_batch
+        return left // self.replicas
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, WorkloadConfig] = {
+    "resnet18": WorkloadConfig(),
+    "resnet18_nobn": WorkloadConfig(model="resnet18_nobn"),
+    "resnet18_sgd": WorkloadConfig(
+        model="resnet18_sgd", optimizer="sgd", learning_rate=0.1, end_learning_rate=1e-3,
+        decay_steps=2000, dropout=0.0,
+    ),
+    "resnet18_small": WorkloadConfig(
+        dataset="digits", image_size=16, width=0.25, replicas=8, batch_per_replica=18,
+        epochs=20, decay_steps=200, test_batch=360, flip=False, crop_pad=0,
+    ),
+}
+
+OVERRIDABLE = tuple(f.name for f in dataclasses.fields(WorkloadConfig) if f.name != "model")
+"""Fields a CSV row or `--set` may change; the model is fixed by the preset."""
+
+STRUCTURAL = ("model", "dataset", "image_size", "width", "replicas", "batch_per_replica",
+              "epochs", "optimizer", "dropout", "flip", "crop_pad", "seed", "test_batch",
+              "end_learning_rate", "decay_steps")
+"""Fields an injection run must share with the golden run it resumes from. Only the initial
+learning rate may differ: the artifact's CSVs carry their own."""
+
+
+def _coerce(source: str, key: str, raw: Any, kind: type) -> Any:
+    try:
+        if kind is bool:
+            text = str(raw).strip().lower()
+            if text not in ("true", "false", "1", "0"):
+                raise ValueError
+            value = text in ("true", "1")
+        elif kind is int:
+            value = int(str(raw).strip())
+        elif kind is float:
+            value = float(str(raw).strip())
+            if not math.isfinite(value):
+                raise ValueError
+        else:
+            value = str(raw).strip()
+    except ValueError:
+        raise BadInput(source, key, f"expected a finite {kind.__name__}, got {raw!r}") from None
+    return value
+
+
+def _check(source: str, config: WorkloadConfig) -> None:
+    problems = {
+        "dataset": config.dataset not in DATASETS and f"unknown dataset {config.dataset!r}",
+        "image_size": config.image_size < 4 and "must be at least 4",
+        "width": not 0 < config.width <= 4 and "must be in (0, 4]",
+        "replicas": config.replicas < 1 and "must be at least 1",
+        "batch_per_replica": config.batch_per_replica < 1 and "must be at least 1",
+        "epochs": config.epochs < 1 and "must be at least 1",
+        "optimizer": config.optimizer not in ("adam", "sgd") and "must be adam or sgd",
+        "learning_rate": config.learning_rate <= 0 and "must be positive",
+        "end_learning_rate": config.end_learning_rate <= 0 and "must be positive",
+        "decay_steps": config.decay_steps < 1 and "must be at least 1",
+        "dropout": not 0 <= config.dropout < 1 and "must be in [0, 1)",
+        "test_batch": config.test_batch < 1 and "must be at least 1",
+        "crop_pad": config.crop_pad < 0 and "must be at least 0",
+    }
+    for key, problem in problems.items():
+        if problem:
+            raise BadInput(source, key, problem)
+    if config.batch_per_replica_at(config.steps_per_epoch - 1) < 1:
+        raise BadInput(source, "batch_per_replica",
+                       "the last step of an epoch would leave a replica without examples")
+
+
+def resolve(preset: str, overrides: Mapping[str, Any] | None = None,
+            source: str = "workload") -> WorkloadConfig:
+    """The preset's configuration with `overrides` applied and checked."""
+    if preset not in PRESETS:
+        raise BadInput(source, "workload",
+                       f"unknown workload {preset!r} (known: {', '.join(PRESETS)})")
+    config = PRESETS[preset]
+    types = {f.name: f.type for f in dataclasses.fields(WorkloadConfig)}
+    changes = {}
+    for key, raw in (overrides or {}).items():
+        if key not in OVERRIDABLE:
+            raise BadInput(source, key, f"not a workload field (fields: {', '.join(OVERRIDABLE)})")
+        kind = {"int": int, "float": float, "bool": bool}.get(str(types[key]), str)
+        changes[key] = _coerce(source, key, raw, kind)
+    config = dataclasses.replace(config, **changes)
+    _check(source, config)
+    return config
+
+
+def structural_mismatch(a: WorkloadConfig, b: WorkloadConfig) -> str | None:
+    """Name of the first structural field on which two configurations differ, if any."""
+    for name in STRUCTURAL:
+        if getattr(a, name) != getattr(b, name):
+            return name
+    return None

@@ -1,0 +1,62 @@
+"""Shared fixtures: synthetic traces written exactly as docs/interfaces.md specifies, and the
+paper artifact's real traces."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analysis import synthetic as syn
+
+ARTIFACT = Path(
+    os.environ.get("FI_ARTIFACT_DIR", Path(__file__).resolve().parents[3] / "shared" / "artifact")
+)
+
+
+@pytest.fixture
+def artifact_traces() -> Path:
+    """The paper artifact's trace directory (skip when it is not on this machine)."""
+    path = ARTIFACT / "traces"
+    if not (path / "fault_free.txt").is_file():
+        pytest.skip(f"artifact traces not found under {path}")
+    return path
+
+
+class Campaign:
+    """A tmp directory with golden runs and injection traces written on demand."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.traces = root / "traces"
+        self.traces.mkdir()
+        self.golden = syn.golden_record("golden_a")
+        self.golden_path = root / "golden_a.json"
+        syn.write_json(self.golden_path, self.golden)
+
+    def add_golden(self, run_id: str, **kw: Any) -> tuple[dict[str, Any], Path]:
+        rec = syn.golden_record(run_id, **kw)
+        path = self.root / f"{run_id}.json"
+        syn.write_json(path, rec)
+        return rec, path
+
+    def inject(
+        self,
+        name: str,
+        epoch: int = 5,
+        step: int = 3,
+        fmt: str = "json",
+        golden: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> Path:
+        rec = syn.injection_record(name, golden or self.golden, epoch, step, **kw)
+        path = self.traces / f"{name}.{fmt}"
+        (syn.write_json if fmt == "json" else syn.write_text)(path, rec)
+        return path
+
+
+@pytest.fixture
+def campaign(tmp_path: Path) -> Campaign:
+    return Campaign(tmp_path)

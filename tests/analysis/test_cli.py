@@ -1,0 +1,213 @@
+"""The command line the pipeline calls: outputs, exit status and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_module_entry_point_on_artifact_without_tensorflow(artifact_traces: Path) -> None:
+    """`python -m analysis classify` on the artifact traces; no TensorFlow/fi_core imported."""
+    immediate = artifact_traces / "replay_inj_immediate_infs_nans.txt"
+    probe = (
+        "import runpy, sys; sys.argv = ['analysis', 'classify', sys.argv[1], '--golden', "
+        "sys.argv[2]];\ntry:\n    runpy.run_module('analysis', run_name='__main__')\n"
+        "except SystemExit as e:\n    code = e.code\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'fi_core')]\n"
+        "print('IMPORTED', bad); sys.exit(code)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(immediate), str(artifact_traces / "fault_free.txt")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"{immediate}\tImmediate INFs/NaNs", "IMPORTED []"]
+
+
+def test_classify_many(capsys, campaign) -> None:
+    a = campaign.inject("inj_a", nonfinite_at=(5, 3))
+    b = campaign.inject("inj_b", fmt="txt")
+    code, out, err = run(
+        capsys, "classify", str(a), str(b), "--golden", str(campaign.golden_path), "--jobs", "1"
+    )
+    assert code == 0 and err == ""
+    assert out == f"{a}\tImmediate INFs/NaNs\n{b}\tMasked\n"
+
+
+def test_threshold_options_are_passed(capsys, campaign) -> None:
+    a = campaign.inject("inj_a", train={-1: 0.85})
+    code, out, _ = run(capsys, "classify", str(a), "--golden", str(campaign.golden_path))
+    assert out.endswith("\tSlowDegrade\n")
+    code, out, _ = run(
+        capsys,
+        "classify",
+        str(a),
+        "--golden",
+        str(campaign.golden_path),
+        "--tol-min",
+        "0.05",
+        "--short-term-steps",
+        "3",
+        "--chance-margin",
+        "0.1",
+        "--immediate-backward-steps",
+        "2",
+    )
+    assert code == 0 and out.endswith("\tMasked\n")
+
+
+def test_errors_are_one_line_and_exit_2(capsys, campaign, tmp_path: Path) -> None:
+    from analysis import synthetic as syn
+
+    stranger = campaign.inject("inj_s", golden=syn.golden_record("elsewhere"))
+    code, out, err = run(
+        capsys,
+        "collect",
+        str(campaign.traces),
+        "--golden",
+        str(campaign.golden_path),
+        "--out",
+        str(tmp_path / "r.parquet"),
+    )
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"{stranger}: golden_checkpoint.sha256: ")
+    assert not (tmp_path / "r.parquet").exists()
+    for argv, start in (
+        (["sample-size", "--margin", "1.2", "--confidence", "0.95"], "margin: "),
+        (["sample-size", "--margin", "0.05", "--confidence", "0"], "confidence: "),
+        (["interval", "5", "3"], "k: must be <= n"),
+        (["interval", "0", "0"], "n: must be > 0"),
+        (
+            ["classify", str(tmp_path / "none"), "--golden", str(campaign.golden_path)],
+            f"{tmp_path / 'none'}: no such file",
+        ),
+        (
+            [
+                "rates",
+                "--table",
+                str(tmp_path / "none.parquet"),
+                "--by",
+                "stage",
+                "--out",
+                str(tmp_path / "x.csv"),
+            ],
+            f"{tmp_path / 'none.parquet'}: cannot read",
+        ),
+    ):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and err.startswith(start) and err.count("\n") == 1, (argv, err)
+
+
+def test_sample_size_and_interval(capsys) -> None:
+    assert run(capsys, "sample-size", "--margin", "0.05", "--confidence", "0.95")[1] == "385\n"
+    assert (
+        run(
+            capsys,
+            "sample-size",
+            "--margin",
+            "0.05",
+            "--confidence",
+            "0.95",
+            "--population",
+            "1000",
+        )[1]
+        == "278\n"
+    )
+    assert (
+        run(capsys, "sample-size", "--margin", "0.01", "--confidence", "0.95", "--p", "0.1")[1]
+        == "3458\n"
+    )
+    assert run(capsys, "interval", "0", "10")[1] == "0\t0.277533\n"
+
+
+def test_collect_rates_summary_compare(capsys, campaign, tmp_path: Path) -> None:
+    for i in range(12):
+        campaign.inject(
+            f"inj_{i:02d}",
+            epoch=1 + i,
+            step=i % 12,
+            stage="bkwd_inject" if i % 2 else "fwrd_inject",
+            fmodel="RD" if i % 3 else "ZERO",
+            **({"nonfinite_at": (1 + i, i % 12)} if i % 4 == 0 else {}),
+        )
+    out, curves = tmp_path / "results.parquet", tmp_path / "curves.parquet"
+    code, _, err = run(
+        capsys,
+        "collect",
+        str(campaign.traces),
+        "--golden",
+        str(campaign.golden_path),
+        "--out",
+        str(out),
+        "--curves",
+        str(curves),
+    )
+    assert code == 0 and "12 experiments" in err
+    for by in ("workload,stage", "fmodel", "target_layer", "replica", "epoch_bucket"):
+        csv, md = tmp_path / "rates.csv", tmp_path / "rates.md"
+        code, _, err = run(
+            capsys,
+            "rates",
+            "--table",
+            str(out),
+            "--by",
+            by,
+            "--out",
+            str(csv),
+            "--markdown",
+            str(md),
+            "--method",
+            "jeffreys",
+        )
+        assert code == 0, err
+        rates = pd.read_csv(csv)
+        assert list(rates.columns[: len(by.split(","))]) == by.split(",")
+        assert md.read_text().count("\n| ") >= 2
+    code, out_text, _ = run(capsys, "summary", "--table", str(out))
+    assert code == 0 and "Goodman" in out_text and "bkwd_inject" in out_text
+    code, out_text, _ = run(
+        capsys, "compare", "--table", str(out), "--by", "stage", "--outcome", "Masked"
+    )
+    assert code == 0 and "test: fisher-exact" in out_text
+    code, _, err = run(
+        capsys, "rates", "--table", str(out), "--by", "nope", "--out", str(tmp_path / "x.csv")
+    )
+    assert code == 2 and err == f"{out}: nope: no such column in the results table\n"
+
+
+def test_console_script_entry_point_resolves() -> None:
+    """Whatever pyproject.toml names as `fi-analysis` exists and is the CLI."""
+    import importlib
+    import tomllib
+
+    target = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"][
+        "fi-analysis"
+    ]
+    module, _, func = target.partition(":")
+    assert module.split(".")[0] == "analysis"
+    assert callable(getattr(importlib.import_module(module), func))
+
+
+def test_arguments_from_a_file(capsys, campaign, tmp_path: Path) -> None:
+    paths = [campaign.inject(f"inj_{i}", nonfinite_at=(5, 3)) for i in range(3)]
+    listing = tmp_path / "traces.txt"
+    listing.write_text("".join(f"{p}\n" for p in paths))
+    code, out, _ = run(capsys, "classify", f"@{listing}", "--golden", str(campaign.golden_path))
+    assert code == 0
+    assert out == "".join(f"{p}\tImmediate INFs/NaNs\n" for p in paths)

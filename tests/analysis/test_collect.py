@@ -1,0 +1,143 @@
+"""collect: the results and curves tables, streaming, atomic outputs and bad campaigns."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from analysis import synthetic as syn
+from analysis.collect import collect
+from analysis.columns import CURVE_COLUMNS, RESULT_NAMES
+from analysis.errors import InputError
+from analysis.outcomes import Thresholds, classify_frame
+from analysis.table import read_results, table_metadata
+
+
+def make(campaign) -> None:
+    campaign.inject("inj_000", nonfinite_at=(5, 3), injected=[3e30])
+    campaign.inject("inj_001", train={-1: 0.5}, fmodel="ZERO", injected=[0.0])
+    campaign.inject("inj_002", epoch=7, step=1, stage="bkwd_inject", fmt="txt")
+    campaign.inject("inj_003", epoch=2, step=0)
+    syn.write_text(
+        campaign.traces / "inj_003.txt",  # same run in both formats
+        syn.injection_record("inj_003", campaign.golden, 2, 0),
+    )
+    cut = campaign.inject("inj_004")
+    cut.write_text(cut.read_text()[:1000])
+
+
+def test_results_and_curves(campaign, tmp_path: Path) -> None:
+    make(campaign)
+    out, curves = tmp_path / "results.parquet", tmp_path / "curves.parquet"
+    log = io.StringIO()
+    summary = collect(
+        [str(campaign.traces)], [str(campaign.golden_path)], str(out), str(curves), log=log
+    )
+    assert summary.n_rows == 5
+    assert "1 run(s) found as both .json and .txt" in log.getvalue()
+    assert f"incomplete: {campaign.traces / 'inj_004.json'}:1: invalid JSON" in log.getvalue()
+    df = read_results(str(out))
+    assert list(df.columns) == RESULT_NAMES
+    by_id = df.set_index("id")
+    assert by_id.loc["inj_000", "outcome"] == "Immediate INFs/NaNs"
+    assert by_id.loc["inj_000", "first_nonfinite_epoch"] == 5
+    assert by_id.loc["inj_000", "max_abs_injected"] == 3e30
+    assert by_id.loc["inj_001", "outcome"] == "SlowDegrade"
+    assert by_id.loc["inj_001", "final_train_accuracy"] == 0.5
+    assert by_id.loc["inj_001", "golden_id"] == "golden_a"
+    assert by_id.loc["inj_002", "format"] == "text"
+    assert by_id.loc["inj_002", "stage"] == "bkwd_inject"
+    assert by_id.loc["inj_003", "format"] == "json"
+    assert by_id.loc["inj_004", "outcome"] == "Incomplete"
+    assert "invalid JSON" in by_id.loc["inj_004", "problem"]
+    # Re-classification from the table gives the stored outcomes.
+    assert list(classify_frame(df, Thresholds())) == list(df["outcome"])
+    assert table_metadata(str(out))["thresholds"]["tol_min"] == 0.02
+
+    c = pq.read_table(curves).to_pandas()
+    assert list(c.columns) == [name for name, _, _ in CURVE_COLUMNS]
+    golden = c[c["run_kind"] == "golden"]
+    assert len(golden) == 20 * 12 * 2 + 20 * 4
+    run = c[c["id"] == "inj_001"]
+    assert len(run) == (20 - 5) * 12 * 2 + (20 - 5) * 4
+    last = run[(run["metric"] == "train_accuracy") & (run["epoch"] == 19)]
+    assert last["value"].tolist() == [0.5] and last["global_step"].tolist() == [20 * 12 - 1]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        "curves.parquet",
+        "golden_a.json",
+        "results.parquet",
+    ]
+
+
+def test_parallel_output_is_identical(campaign, tmp_path: Path) -> None:
+    for i in range(300):
+        campaign.inject(
+            f"inj_{i:04d}",
+            epoch=1 + i % 18,
+            step=i % 12,
+            **({"nonfinite_at": (1 + i % 18, i % 12)} if i % 7 == 0 else {}),
+        )
+    outs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"r{jobs}.parquet"
+        collect(
+            [str(campaign.traces)],
+            [str(campaign.golden_path)],
+            str(out),
+            str(tmp_path / f"c{jobs}.parquet"),
+            jobs=jobs,
+            log=io.StringIO(),
+        )
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    assert (tmp_path / "c1.parquet").read_bytes() == (tmp_path / "c2.parquet").read_bytes()
+
+
+def test_refusal_leaves_no_output(campaign, tmp_path: Path) -> None:
+    make(campaign)
+    campaign.inject("inj_zz", golden=syn.golden_record("another_campaign"))
+    out = tmp_path / "results.parquet"
+    with pytest.raises(InputError, match="refusing to mix"):
+        collect(
+            [str(campaign.traces)],
+            [str(campaign.golden_path)],
+            str(out),
+            str(tmp_path / "curves.parquet"),
+            log=io.StringIO(),
+        )
+    assert not out.exists() and not (tmp_path / "curves.parquet").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_empty_campaign(campaign, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="empty campaign"):
+        collect(
+            [str(campaign.traces)],
+            [str(campaign.golden_path)],
+            str(tmp_path / "r.parquet"),
+            log=io.StringIO(),
+        )
+    with pytest.raises(InputError, match="no such file"):
+        collect(
+            [str(tmp_path / "nope")],
+            [str(campaign.golden_path)],
+            str(tmp_path / "r.parquet"),
+            log=io.StringIO(),
+        )
+
+
+def test_golden_runs_among_traces_are_skipped(campaign, tmp_path: Path) -> None:
+    campaign.inject("inj_1")
+    syn.write_json(campaign.traces / "golden_copy.json", syn.golden_record("golden_copy"))
+    log = io.StringIO()
+    summary = collect(
+        [str(campaign.traces), str(campaign.golden_path)],
+        [str(campaign.golden_path)],
+        str(tmp_path / "r.parquet"),
+        log=log,
+    )
+    assert summary.n_rows == 1
+    assert "golden_copy.json: skipped: a fault-free (golden) run" in log.getvalue()

@@ -1,0 +1,220 @@
+"""End to end: a micro campaign (a few injections, a few epochs) through the real workflow in a
+temporary folder, with one injection process killed mid-run (SIGKILL): the rerun runs only that
+injection, and the final table holds every experiment. Then the report, the idempotence of a
+finished campaign, and byte-identical CSVs from the same configuration."""
+
+from __future__ import annotations
+
+import filecmp
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from pipeline_helpers import (
+    REPO,
+    SNAKEMAKE,
+    require_engine,
+    subprocess_env,
+    write_config,
+)
+
+psutil = pytest.importorskip("psutil")
+
+CAMPAIGN = "micro"
+N = 4
+VICTIM = "inj_00002"
+
+
+def micro_config(path: Path) -> Path:
+    return write_config(
+        path,
+        {
+            "run": [CAMPAIGN],
+            "workloads": {"micro": {"preset": "resnet18_small", "set": {"epochs": 2}}},
+            "golden": {"runs": 2, "resources": {"threads": 1, "mem_mb": 2000, "runtime": 10}},
+            "campaigns": {CAMPAIGN: {"workload": "micro", "n": N, "seed": 11}},
+            "inject": {"batch": 1, "resources": {"threads": 1, "mem_mb": 2000, "runtime": 10}},
+            "analysis": {
+                "rates": {"stage": ["stage"], "fmodel": ["fmodel"]},
+                "resources": {"threads": 1},
+            },
+        },
+    )
+
+
+def snakemake_cmd(workdir: Path, config: Path, *args: str) -> list[str]:
+    return [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        *args,
+    ]
+
+
+def run(workdir: Path, config: Path, *args: str, timeout: float = 900):
+    return subprocess.run(
+        snakemake_cmd(workdir, config, *args),
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=workdir,
+        timeout=timeout,
+    )
+
+
+def injection_process(csv_name: str):
+    """The running `python -m fi_core inject ... <csv_name>` process, if any."""
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if (
+            cmd
+            and Path(cmd[0]).name.startswith("python")
+            and "fi_core" in cmd
+            and "inject" in cmd
+            and any(arg.endswith(csv_name) for arg in cmd)
+        ):
+            return proc
+    return None
+
+
+def inject_jobs(output: str) -> list[str]:
+    """Batches of the inject jobs a Snakemake run started."""
+    pattern = r"rule inject:\n(?:[^\n]*\n)*?\s*wildcards: campaign=\w+, batch=(\S+)"
+    return re.findall(pattern, output)
+
+
+def trace_mtimes(workdir: Path) -> dict[str, int]:
+    traces = workdir / "results" / CAMPAIGN / "traces"
+    return {p.name: p.stat().st_mtime_ns for p in sorted(traces.glob("*"))}
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    """Run the micro campaign, killing one injection, then rerun: the state after both runs."""
+    require_engine()
+    workdir = tmp_path_factory.mktemp("campaign")
+    config = micro_config(workdir / "micro.yaml")
+
+    started = time.monotonic()
+    first_log = workdir.parent / f"{workdir.name}-first-run.log"
+    with open(first_log, "w") as log:
+        first = subprocess.Popen(
+            snakemake_cmd(workdir, config, "--cores", "2", "--keep-going"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=subprocess_env(),
+            cwd=workdir,
+        )
+    victim_trace = workdir / "results" / CAMPAIGN / "traces" / f"{VICTIM}.json"
+    killed = False
+    deadline = time.monotonic() + 600
+    try:
+        while first.poll() is None and time.monotonic() < deadline and not killed:
+            proc = injection_process(f"{VICTIM}.csv")
+            if proc is not None:
+                time.sleep(1.0)  # let it get going: TensorFlow is starting or training
+                assert not victim_trace.exists(), "the victim finished before it was killed"
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+            else:
+                time.sleep(0.05)
+        first.wait(timeout=900)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    out_first = first_log.read_text()
+    assert killed, f"never saw the injection process of {VICTIM}:\n{out_first[-5000:]}"
+    assert first.returncode != 0, "the first run should fail: one injection was killed"
+    mtimes_after_kill = trace_mtimes(workdir)
+    table_after_kill = (workdir / "results" / CAMPAIGN / "results.parquet").exists()
+
+    second = run(workdir, config, "--cores", "2")
+    elapsed = time.monotonic() - started
+    return {
+        "workdir": workdir,
+        "config": config,
+        "first": out_first,
+        "second": second,
+        "mtimes_after_kill": mtimes_after_kill,
+        "table_after_kill": table_after_kill,
+        "elapsed": elapsed,
+    }
+
+
+def test_killed_injection_fails_and_leaves_no_trace(campaign):
+    first = campaign["first"]
+    assert "Error in rule inject" in first
+    assert f"batch={VICTIM}" in first
+    after = campaign["mtimes_after_kill"]
+    assert f"{VICTIM}.json" not in after and f"{VICTIM}.txt" not in after
+    # --keep-going: every other injection finished, nothing downstream of the hole ran.
+    others = {f"inj_{i:05d}" for i in range(N)} - {VICTIM}
+    assert {Path(name).stem for name in after} == others
+    assert not campaign["table_after_kill"]
+
+
+def test_rerun_runs_only_the_killed_injection(campaign):
+    second = campaign["second"]
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output[-6000:]
+    assert inject_jobs(output) == [VICTIM]
+    assert not re.search(r"rule (golden|generate):", output)
+    after = trace_mtimes(campaign["workdir"])
+    for name, mtime in campaign["mtimes_after_kill"].items():
+        assert after[name] == mtime, f"{name} was rewritten by the rerun"
+    assert f"{VICTIM}.json" in after and f"{VICTIM}.txt" in after
+
+
+def test_final_table_has_every_experiment(campaign):
+    pd = pytest.importorskip("pandas")
+    results = campaign["workdir"] / "results" / CAMPAIGN
+    table = pd.read_parquet(results / "results.parquet")
+    assert sorted(table["id"]) == [f"inj_{i:05d}" for i in range(N)]
+    assert table["complete"].all()
+    assert table["outcome"].notna().all()
+    assert set(table["stage"]) <= {"fwrd_inject", "bkwd_inject"}
+    curves = pd.read_parquet(results / "curves.parquet")
+    assert set(curves["run_kind"]) >= {"injection", "golden"}
+    for name in ("stage", "fmodel"):
+        rates = pd.read_csv(results / "rates" / f"{name}.csv")
+        assert len(rates) >= 1
+        assert (results / "rates" / f"{name}.md").read_text().strip()
+    assert (results / "summary.md").read_text().strip()
+    figures = list((results / "figures").glob("*.png"))
+    assert figures, "no figure was drawn"
+
+
+def test_finished_campaign_has_nothing_to_do(campaign):
+    result = run(campaign["workdir"], campaign["config"], "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_report(campaign):
+    workdir = campaign["workdir"]
+    result = run(workdir, campaign["config"], "--report", "report.html")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert CAMPAIGN in html
+    assert len(html) > 10_000
+
+
+def test_same_config_gives_byte_identical_csvs(campaign, tmp_path):
+    result = run(tmp_path, campaign["config"], "--cores", "1", f"results/{CAMPAIGN}/csv")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    first = campaign["workdir"] / "results" / CAMPAIGN / "csv"
+    again = tmp_path / "results" / CAMPAIGN / "csv"
+    names = sorted(p.name for p in first.glob("*.csv"))
+    assert names == [f"inj_{i:05d}.csv" for i in range(N)]
+    assert sorted(p.name for p in again.glob("*.csv")) == names
+    _, mismatch, errors = filecmp.cmpfiles(first, again, names, shallow=False)
+    assert mismatch == [] and errors == []
+    text = (first / "inj_00000.csv").read_text()
+    assert "stage," in text and "target_layer," in text
