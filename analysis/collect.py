@@ -22,7 +22,7 @@ from analysis.golden import GoldenSet, load_golden_set
 from analysis.ingest import Chunk, IngestOptions, ingest
 from analysis.load import discover_traces, golden_files, load_trace
 from analysis.outcomes import Thresholds
-from analysis.table import CURVE_SCHEMA, BufferedWriter, curves_table, results_schema
+from analysis.table import CURVE_SCHEMA, BufferedWriter, curves_table, results_schema, rows_to_table
 from analysis.trace import Trace
 
 
@@ -102,13 +102,17 @@ def collect(
                     ]
                 )
             )
-        for chunk in _checked(ingest(paths, golden_set, options, thresholds, jobs, log=log), log):
-            if chunk.results is not None:
-                writer.add(chunk.results)
-                for label in chunk.results["outcome"].to_pylist():
-                    counts[label] = counts.get(label, 0) + 1
-            if curves is not None and chunk.curves is not None:
-                curves.add(chunk.curves)
+        # Closed explicitly, so that an error stops the workers here and now.
+        chunks = stack.enter_context(
+            contextlib.closing(ingest(paths, golden_set, options, thresholds, jobs, log=log))
+        )
+        for chunk in _checked(chunks, log):
+            if chunk.rows:
+                writer.add(rows_to_table(chunk.rows))
+                for row in chunk.rows:
+                    counts[row["outcome"]] = counts.get(row["outcome"], 0) + 1
+            if curves is not None and chunk.runs:
+                curves.add(curves_table(chunk.runs))
         writer.close()
         if curves is not None:
             curves.close()
@@ -130,10 +134,9 @@ def classify(
     options = options or IngestOptions()
     goldens, golden_set = load_goldens(golden_inputs, options)
     paths = _trace_paths(inputs, goldens, log)
-    for chunk in _checked(ingest(paths, golden_set, options, thresholds, jobs, log=log), log):
-        if chunk.results is not None:
-            yield from zip(
-                chunk.results["trace"].to_pylist(),
-                chunk.results["outcome"].to_pylist(),
-                strict=True,
-            )
+    with contextlib.closing(
+        ingest(paths, golden_set, options, thresholds, jobs, log=log)
+    ) as chunks:
+        for chunk in _checked(chunks, log):
+            for row in chunk.rows:
+                yield row["trace"], row["outcome"]

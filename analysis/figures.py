@@ -271,8 +271,11 @@ def _golden_bands(goldens: list[Trace]) -> dict[str, list[Trace]]:
 
 def _band_arrays(members: list[Trace]) -> tuple[np.ndarray, ...]:
     """Epoch ends shared by the golden runs, and min/max train and test accuracy there."""
-    epochs = sorted(set.intersection(*(set(m.curves.epoch.tolist()) for m in members if m.curves)))
-    e = np.array(epochs, dtype=np.int64)
+    common = set.intersection(*(set(m.curves.epoch.tolist()) for m in members if m.curves))
+    e = np.array(sorted(common), dtype=np.int64)
+    if e.size == 0:
+        empty = np.zeros(0)
+        return e, empty, empty, empty, empty
 
     def pick(m: Trace, attr: str) -> np.ndarray:
         idx = {int(v): i for i, v in enumerate(m.curves.epoch)}
@@ -315,26 +318,27 @@ def fig_example_curves(df: pd.DataFrame, curves_path: str, goldens: list[Trace])
         members = bands.get(key) if key else None
         members = members or goldens
         e, trlo, trhi, telo, tehi = _band_arrays(members)
-        ax.fill_between(
-            e + 1,
-            trlo,
-            trhi,
-            color=GOLDEN_TRAIN,
-            alpha=0.35,
-            lw=0.6,
-            edgecolor=GOLDEN_TRAIN,
-            label="golden train",
-        )
-        ax.fill_between(
-            e + 1,
-            telo,
-            tehi,
-            color=GOLDEN_TEST,
-            alpha=0.45,
-            lw=0.6,
-            edgecolor=GOLDEN_TEST,
-            label="golden test",
-        )
+        if e.size:  # golden runs with no epoch in common have no band to draw
+            ax.fill_between(
+                e + 1,
+                trlo,
+                trhi,
+                color=GOLDEN_TRAIN,
+                alpha=0.35,
+                lw=0.6,
+                edgecolor=GOLDEN_TRAIN,
+                label="golden train",
+            )
+            ax.fill_between(
+                e + 1,
+                telo,
+                tehi,
+                color=GOLDEN_TEST,
+                alpha=0.45,
+                lw=0.6,
+                edgecolor=GOLDEN_TEST,
+                label="golden test",
+            )
         c = curves[curves["trace"] == str(row["trace"])]
         color = OUTCOME_COLORS[outcome]
         steps = c[(c["level"] == "step") & (c["metric"] == "accuracy")].sort_values("global_step")

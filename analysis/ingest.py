@@ -1,9 +1,10 @@
 """Read many trace files in worker processes, a chunk of files per task.
 
-A worker parses its chunk, classifies the rows and returns them as a small Arrow table (and the
-chunk's curves), so the main process only writes. Nothing else about a run is kept: memory is
-bounded by the chunks in flight and the row group being written, not by the number of files.
-Chunks come back in input order, so outputs are identical from run to run.
+A worker parses its chunk, classifies the rows (numpy only: workers import neither pandas nor
+pyarrow, so they start fast) and returns the summary rows and curves; the main process turns
+them into Arrow and writes. Nothing else about a run is kept: memory is bounded by the chunks in
+flight and the row group being written, not by the number of files. Chunks come back in input
+order, so outputs are identical from run to run.
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import pyarrow as pa
-
 from analysis.errors import InputError
 from analysis.golden import GoldenSet
 from analysis.load import load_trace
-from analysis.outcomes import Thresholds
+from analysis.outcomes import Thresholds, classify_rows
 from analysis.rows import summary_row
-from analysis.table import curves_table, rows_to_table
 from analysis.trace import Curves
 
 
@@ -47,8 +45,8 @@ class IngestOptions:
 class Chunk:
     """What a worker sends back for a chunk of files."""
 
-    results: pa.Table | None = None
-    curves: pa.Table | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)  # summary rows, classified
+    runs: list[tuple[str, str, str, Curves, int]] = field(default_factory=list)  # for curves
     problems: list[str] = field(default_factory=list)  # per-trace problems (incomplete runs)
     notes: list[str] = field(default_factory=list)  # skipped files
     error: InputError | None = None  # a campaign-level error: stop
@@ -92,9 +90,10 @@ def ingest_chunk(paths: list[str]) -> Chunk:
         chunk.error = exc
         return chunk
     if rows:
-        chunk.results = rows_to_table(rows, thresholds)
-    if runs:
-        chunk.curves = curves_table(runs)
+        for row, label in zip(rows, classify_rows(rows, thresholds), strict=True):
+            row["outcome"] = str(label)
+    chunk.rows = rows
+    chunk.runs = runs
     return chunk
 
 
@@ -127,20 +126,26 @@ def ingest(
         yield from map(ingest_chunk, chunks)
         return
     done = 0
-    ctx = multiprocessing.get_context("spawn")
+    broken: BrokenProcessPool | None = None
+    pool = ProcessPoolExecutor(
+        min(jobs, len(chunks)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(golden, options, thresholds),
+    )
     try:
-        with ProcessPoolExecutor(
-            min(jobs, len(chunks)),
-            mp_context=ctx,
-            initializer=_init_worker,
-            initargs=(golden, options, thresholds),
-        ) as pool:
-            for chunk in pool.map(ingest_chunk, chunks):
-                done += 1
-                yield chunk
+        for chunk in pool.map(ingest_chunk, chunks):
+            done += 1
+            yield chunk
     except BrokenProcessPool as exc:
+        broken = exc
+    finally:
+        # Also when the consumer stops early (a campaign-level error): drop pending chunks.
+        pool.shutdown(wait=True, cancel_futures=True)
+    if broken is not None:
         print(
-            f"note: worker processes failed ({exc}); reading the remaining files in this process",
+            f"note: worker processes failed ({broken}); reading the remaining files in this "
+            "process",
             file=log,
         )
         yield from map(ingest_chunk, chunks[done:])

@@ -7,7 +7,7 @@ a new class is added by adding one ``Rule`` at the right position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,6 +259,22 @@ def classify_frame(df: Any, thresholds: Thresholds | None = None) -> np.ndarray:
     """Classify every row of a results-table DataFrame (re-classification from the table)."""
     t = thresholds or Thresholds()
     return classify_features(Features.from_frame(df, t.chance_margin), t)
+
+
+def classify_rows(
+    rows: Sequence[Mapping[str, Any]], thresholds: Thresholds | None = None
+) -> np.ndarray:
+    """Classify summary rows (dicts, None = missing) with numpy alone (ingest workers)."""
+    t = thresholds or Thresholds()
+    names = rows[0].keys() if rows else FEATURE_COLUMNS
+
+    def floats(name: str) -> np.ndarray:
+        return np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=np.float64)
+
+    def bools(name: str) -> np.ndarray:
+        return np.array([bool(r[name]) for r in rows], dtype=bool)
+
+    return classify_features(Features.from_columns(names, floats, bools, t.chance_margin), t)
 
 
 def classify_arrow(table: Any, thresholds: Thresholds | None = None) -> np.ndarray:

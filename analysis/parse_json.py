@@ -10,6 +10,8 @@ import json
 import os
 from typing import Any
 
+import numpy as np
+
 from analysis.trace import Curves, Injection, Trace, check_consistency
 
 _NONFINITE = {"NaN", "Infinity", "-Infinity"}
@@ -63,63 +65,56 @@ def _list(value: Any, field: str) -> list[Any]:
     return value
 
 
-def _steps(items: Any) -> list[tuple[int, int, float, float]]:
-    items = _list(items, "steps")
+def _columns(
+    items: Any, field: str, int_keys: tuple[str, ...], float_keys: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """A list of JSON objects -> one numpy array per key (fast path: whole columns at once)."""
+    items = _list(items, field)
     try:
-        return [
-            (int(s["epoch"]), int(s["step"]), float(s["loss"]), float(s["accuracy"])) for s in items
-        ]
+        out = {}
+        for key in int_keys:
+            col = [x[key] for x in items]
+            if not all(type(v) is int for v in col):
+                raise ValueError(key)
+            out[key] = np.array(col, dtype=np.int32)
+        for key in float_keys:
+            col = [x[key] for x in items]
+            if None in col:
+                raise ValueError(key)
+            out[key] = np.array(col, dtype=np.float64)  # also reads "NaN", "Infinity"
+        return out
     except (KeyError, TypeError, ValueError):
         pass
-    out = []  # slow path, only to name the offending entry
-    for i, s in enumerate(items):
-        where = f"steps[{i}]"
-        if not isinstance(s, dict):
+    for i, x in enumerate(items):  # slow path, only to name the offending entry
+        where = f"{field}[{i}]"
+        if not isinstance(x, dict):
             raise _Bad(where, "not an object")
-        for key in ("epoch", "step", "loss", "accuracy"):
-            if key not in s:
+        for key in (*int_keys, *float_keys):
+            if key not in x:
                 raise _Bad(f"{where}.{key}", "missing")
-        out.append(
-            (
-                _int(s["epoch"], f"{where}.epoch"),
-                _int(s["step"], f"{where}.step"),
-                _num(s["loss"], f"{where}.loss"),
-                _num(s["accuracy"], f"{where}.accuracy"),
-            )
-        )
-    return out
+            (_int if key in int_keys else _num)(x[key], f"{where}.{key}")
+    raise _Bad(field, "malformed values")
 
 
-_EPOCH_KEYS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+_STEP_INTS, _STEP_FLOATS = ("epoch", "step"), ("loss", "accuracy")
+_EPOCH_INTS = ("epoch",)
+_EPOCH_FLOATS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
-def _epochs(items: Any) -> list[tuple[int, float, float, float, float]]:
-    items = _list(items, "epochs")
-    try:
-        return [
-            (
-                int(e["epoch"]),
-                float(e["train_loss"]),
-                float(e["train_accuracy"]),
-                float(e["test_loss"]),
-                float(e["test_accuracy"]),
-            )
-            for e in items
-        ]
-    except (KeyError, TypeError, ValueError):
-        pass
-    out = []  # slow path, only to name the offending entry
-    for i, e in enumerate(items):
-        where = f"epochs[{i}]"
-        if not isinstance(e, dict) or "epoch" not in e:
-            raise _Bad(where, "not an object with an 'epoch'")
-        vals = []
-        for key in _EPOCH_KEYS:
-            if key not in e:
-                raise _Bad(f"{where}.{key}", "missing")
-            vals.append(_num(e[key], f"{where}.{key}"))
-        out.append((_int(e["epoch"], f"{where}.epoch"), *vals))
-    return out
+def _curves(steps: Any, epochs: Any) -> Curves:
+    s = _columns(steps, "steps", _STEP_INTS, _STEP_FLOATS)
+    e = _columns(epochs, "epochs", _EPOCH_INTS, _EPOCH_FLOATS)
+    return Curves(
+        step_epoch=s["epoch"],
+        step_step=s["step"],
+        step_loss=s["loss"],
+        step_accuracy=s["accuracy"],
+        epoch=e["epoch"],
+        train_loss=e["train_loss"],
+        train_accuracy=e["train_accuracy"],
+        test_loss=e["test_loss"],
+        test_accuracy=e["test_accuracy"],
+    )
 
 
 def _injection(obj: dict[str, Any]) -> Injection:
@@ -193,7 +188,7 @@ def _fill(trace: Trace, obj: dict[str, Any]) -> None:
             _int(nf.get("epoch"), "first_nonfinite.epoch"),
             _int(nf.get("step"), "first_nonfinite.step"),
         )
-    trace.curves = Curves.from_lists(_steps(obj.get("steps")), _epochs(obj.get("epochs")))
+    trace.curves = _curves(obj.get("steps"), obj.get("epochs"))
     wall = obj.get("wall_time_s")
     if wall is not None:
         trace.wall_time_s = _num(wall, "wall_time_s")

@@ -8,8 +8,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from analysis.columns import RESULT_NAMES
 from analysis.golden import Band, GoldenRef
 from analysis.trace import Trace
@@ -28,10 +26,11 @@ def _to_int(value: object) -> int | None:
 
 
 def _max_abs(values: list[float]) -> float | None:
+    """Largest magnitude; +inf when any value is non-finite (NaN included)."""
     if not values:
         return None
-    arr = np.abs(np.asarray(values, dtype=np.float64))
-    return math.inf if not np.isfinite(arr).all() else float(arr.max())
+    mags = [abs(v) for v in values]
+    return math.inf if not all(math.isfinite(m) for m in mags) else float(max(mags))
 
 
 def _opt_str(value: object) -> str | None:
@@ -87,7 +86,7 @@ def summary_row(trace: Trace, reference: tuple[GoldenRef, Band] | None) -> dict[
         )
         if inj.golden_values and len(inj.golden_values) == len(inj.injected_values):
             row["max_abs_change"] = _max_abs(
-                list(np.subtract(inj.injected_values, inj.golden_values))
+                [a - b for a, b in zip(inj.injected_values, inj.golden_values, strict=True)]
             )
     if trace.first_nonfinite is not None:
         e, s = trace.first_nonfinite

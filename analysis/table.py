@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from analysis.columns import CURVE_COLUMNS, RESULT_COLUMNS
 from analysis.errors import InputError
-from analysis.outcomes import Thresholds, classify_arrow
+from analysis.outcomes import Thresholds, classify_rows
 from analysis.trace import Curves
 
 _TYPES: dict[str, pa.DataType] = {
@@ -42,12 +42,13 @@ CURVE_SCHEMA = pa.schema(
 METADATA_KEY = b"fi_analysis"
 
 
-def rows_to_table(rows: list[dict[str, Any]], thresholds: Thresholds) -> pa.Table:
-    """Build an Arrow table from summary rows and classify it."""
-    table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
-    outcome = pa.array(classify_arrow(table, thresholds), type=pa.string())
-    idx = RESULT_SCHEMA.get_field_index("outcome")
-    return table.set_column(idx, RESULT_SCHEMA.field(idx), outcome)
+def rows_to_table(rows: list[dict[str, Any]], thresholds: Thresholds | None = None) -> pa.Table:
+    """Build an Arrow table from summary rows; classify them unless they carry an outcome."""
+    if rows and any(row["outcome"] is None for row in rows):
+        labels = classify_rows(rows, thresholds)
+        rows = [{**row, "outcome": str(label)} for row, label in zip(rows, labels, strict=True)]
+    arrays = [pa.array([row[f.name] for row in rows], type=f.type) for f in RESULT_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA)
 
 
 class BufferedWriter:
@@ -137,20 +138,19 @@ def curves_table(runs: list[tuple[str, str, str, Curves, int]]) -> pa.Table:
             )
         ]
     )
-    return pa.table(
-        {
-            "trace": _dict_array([r[0] for r in runs], run),
-            "id": _dict_array([r[1] for r in runs], run),
-            "run_kind": _dict_array(kinds, kind[run] if run.size else run),
-            "level": _dict_array(["epoch", "step"], (metric < 2).astype(np.int32)),
-            "epoch": pa.array(np.concatenate([np.tile(s_epoch, 2), np.tile(e_epoch, 4)])),
-            "step": pa.array(step, mask=metric >= 2),
-            "global_step": pa.array(np.concatenate([np.tile(s_global, 2), np.tile(e_global, 4)])),
-            "metric": _dict_array([*_STEP_METRICS, *_EPOCH_METRICS], metric),
-            "value": pa.array(values),
-        },
-        schema=CURVE_SCHEMA,
-    )
+    columns = {
+        "trace": _dict_array([r[0] for r in runs], run),
+        "id": _dict_array([r[1] for r in runs], run),
+        "run_kind": _dict_array(kinds, kind[run] if run.size else run),
+        "level": _dict_array(["epoch", "step"], (metric < 2).astype(np.int32)),
+        "epoch": pa.array(np.concatenate([np.tile(s_epoch, 2), np.tile(e_epoch, 4)])),
+        "step": pa.array(step, mask=metric >= 2),
+        "global_step": pa.array(np.concatenate([np.tile(s_global, 2), np.tile(e_global, 4)])),
+        "metric": _dict_array([*_STEP_METRICS, *_EPOCH_METRICS], metric),
+        "value": pa.array(values),
+    }
+    # from_arrays, not pa.table(dict): the latter imports pandas (slow in a fresh worker).
+    return pa.Table.from_arrays([columns[f.name] for f in CURVE_SCHEMA], schema=CURVE_SCHEMA)
 
 
 def read_results(path: str, columns: list[str] | None = None) -> Any:  # pd.DataFrame

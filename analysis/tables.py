@@ -17,6 +17,9 @@ def write_csv(df: pd.DataFrame, path: str) -> None:
         df.to_csv(tmp, index=False, lineterminator="\n")
 
 
+METHOD_NAMES = {"wilson": "Wilson", "clopper-pearson": "Clopper-Pearson", "jeffreys": "Jeffreys"}
+
+
 def pct(x: float) -> str:
     """A proportion as a percentage with two decimals."""
     return f"{100.0 * x:.2f}"
@@ -34,7 +37,7 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[s
 
 def rates_markdown(rates: pd.DataFrame, by: Sequence[str]) -> str:
     """Wide Markdown table: one row per group, one "rate % (low-high)" cell per outcome."""
-    method = str(rates["method"].iloc[0])
+    method = METHOD_NAMES.get(str(rates["method"].iloc[0]), str(rates["method"].iloc[0]))
     confidence = float(rates["confidence"].iloc[0])
     by = list(by)
     header = [*by, "n", *OUTCOMES, "incomplete"]
@@ -87,7 +90,7 @@ def summary_markdown(
         "",
     ]
     for _, row in counts.iterrows():
-        name = ", ".join(f"{c} {row[c]}" for c in by)
+        name = ", ".join(f"{c} {row[c]}" for c in by) or "all runs"
         out += [
             f"## {name}",
             "",

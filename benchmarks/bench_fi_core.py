@@ -77,9 +77,8 @@ def keras_step(config: workloads.WorkloadConfig):
 def fi_step(config: workloads.WorkloadConfig, dataset: data.Dataset, fault=None):
     trainer = train.Trainer(config, dataset)
     seed = data.stream_seed(config, data.DROPOUT, 0, 0)
-    key = train.fault_key(fault) if fault is not None else None
     args = train.fault_args(fault, config) if fault is not None else ()
-    compiled = trainer._compiled(key)
+    compiled = trainer._compiled(fault.pass_ if fault is not None else None)
     return lambda x, y: compiled(x, y, seed, *args)
 
 

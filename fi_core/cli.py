@@ -114,17 +114,14 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from fi_core import injection, tf_setup
+    """Check everything the user gave before TensorFlow starts, then train."""
+    from fi_core import golden, injection
 
     if args.command == "golden":
         config = workloads.resolve(args.workload, _overrides(args.set), "--set")
     else:
-        for path in args.files:  # bad input fails before TensorFlow starts working
-            injection.parse(path)
-        from fi_core.runs import read_golden
-
-        config = read_golden(args.golden)[1]
-    from fi_core import replicas, runs
+        config = golden.check_against_golden(injection.parse_all(args.files), args.golden)
+    from fi_core import replicas, runs, tf_setup
 
     strategy = replicas.make(args.strategy, config.replicas, args.tpu)
     tf_setup.configure()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,6 +205,17 @@ def parse(path: str | Path) -> Injection:
         step=step, shape=shape, positions=positions, value_kind=kind, requested=list(texts),
         **extra,
     )
+
+
+def parse_all(paths: Sequence[str | Path]) -> list[Injection]:
+    """Parse a batch of CSVs that will write traces side by side: names must be unique."""
+    hits = [parse(path) for path in paths]
+    seen: set[str] = set()
+    for hit in hits:
+        if hit.label in seen:
+            raise BadInput(hit.source, "file", f"another CSV has the same name {hit.label!r}")
+        seen.add(hit.label)
+    return hits
 
 
 def render(rows: dict[str, list[str]]) -> str:

@@ -76,20 +76,19 @@ class SiteLayer(tf.Module):
 
     def __call__(self, x: tf.Tensor, ctx: StepContext) -> tf.Tensor:
         site, index, plan, replicas = self.site, self.index, ctx.plan, ctx.replicas
-        pass_ = plan.pass_ if plan is not None else None
 
         @tf.custom_gradient
         def op(x: tf.Tensor, w: tf.Tensor):
             y = self._forward(x, w)
-            if pass_ == FORWARD:
+            if plan is not None and plan.stage == FORWARD:
                 y = fault_ops.forward(site, index, plan, replicas, x, w, y)
 
             def grad(dy: tf.Tensor):
                 dx = self._grad_input(x, w, dy)
                 dw = self._grad_weight(x, w, dy)
-                if pass_ == GRAD_IN:
+                if plan is not None and plan.stage == GRAD_IN:
                     dx = fault_ops.grad_in(site, index, plan, replicas, dy, w, dx)
-                if pass_ == GRAD_WT:
+                if plan is not None and plan.stage == GRAD_WT:
                     dw = fault_ops.grad_wt(site, index, plan, replicas, x, dy, dw,
                                            lambda x_r, dy_r: self._grad_weight(x_r, w, dy_r))
                 return dx, dw

@@ -15,21 +15,13 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from fi_core import data, files, injection, workloads
-from fi_core.errors import BadInput
+from fi_core import data, files, injection
+from fi_core.golden import INITIAL, WORKLOAD_FILE, check_against_golden, checkpoint_dir
 from fi_core.injection import Injection
 from fi_core.progress import Progress
 from fi_core.trace import Trace
 from fi_core.train import Trainer
 from fi_core.workloads import WorkloadConfig
-
-WORKLOAD_FILE = "workload.json"
-INITIAL = "initial"
-
-
-def checkpoint_dir(golden: Path, epoch: int) -> Path:
-    """Folder of the checkpoint saved at the end of `epoch` (-1: before training)."""
-    return golden / (INITIAL if epoch < 0 else f"epoch_{epoch}")
 
 
 def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progress: Progress,
@@ -99,39 +91,12 @@ def golden(workload: str, config: WorkloadConfig, out: Path, data_dir: Path | No
     return hashes
 
 
-def read_golden(golden_dir: Path) -> tuple[str, WorkloadConfig]:
-    path = golden_dir / WORKLOAD_FILE
-    if not path.is_file():
-        raise BadInput(str(path), "golden", "no golden run here (missing workload.json)")
-    stored = json.loads(path.read_text())
-    return stored["workload"], WorkloadConfig(**stored["config"])
-
-
-def check_against_golden(hits: Sequence[Injection], golden_dir: Path) -> WorkloadConfig:
-    """Every CSV must describe the golden run's workload, and its checkpoint must exist."""
-    name, config = read_golden(golden_dir)
-    for hit in hits:
-        field = workloads.structural_mismatch(hit.config, config)
-        if field is not None:
-            raise BadInput(hit.source, field,
-                           f"{getattr(hit.config, field)!r} differs from the golden run's "
-                           f"{getattr(config, field)!r} ({golden_dir}, workload {name})")
-        folder = checkpoint_dir(golden_dir, hit.epoch - 1)
-        if not (folder / "meta.json").is_file():
-            raise BadInput(str(folder), "golden checkpoint", "missing")
-    return config
-
-
 def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
            data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None
            ) -> list[Path]:
     """Replay each CSV against the golden run; write `<stem>.txt` and `<stem>.json` per CSV.
     Every CSV is checked before anything runs, so bad input writes nothing."""
-    hits = [injection.parse(path) for path in csv_paths]
-    stems = [hit.label for hit in hits]
-    for hit in hits:
-        if stems.count(hit.label) > 1:
-            raise BadInput(hit.source, "file", f"another CSV has the same name {hit.label!r}")
+    hits = injection.parse_all(csv_paths)
     config = check_against_golden(hits, golden_dir)
     trainer = Trainer(config, data.load(config, data_dir), strategy)
     written = []

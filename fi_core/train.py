@@ -31,12 +31,6 @@ class StepResult:
     injected: np.ndarray | None = None
 
 
-def fault_key(hit: Injection) -> tuple[str, str]:
-    """What selects a traced injection step: the pass and the operand. The layer, replica,
-    positions and values are tensors, so CSVs that share the key reuse one graph."""
-    return (hit.pass_, hit.operand)
-
-
 def fault_args(hit: Injection, config: WorkloadConfig) -> tuple[tf.Tensor, ...]:
     """The run-time tensors of a fault (those its value rule does not use are zeros)."""
     k, rank = hit.positions.shape
@@ -44,9 +38,9 @@ def fault_args(hit: Injection, config: WorkloadConfig) -> tuple[tf.Tensor, ...]:
     values = hit.values if hit.values is not None else np.zeros(k)
     bits = hit.bits if hit.bits is not None else np.zeros(k, np.int32)
     sources = hit.sources if hit.sources is not None else np.zeros((k, rank))
-    return (tf.constant(layer, tf.int32),
-            tf.constant(VALUE_KINDS.index(hit.value_kind), tf.int32),
-            tf.constant(hit.replica, tf.int32),
+    indices = (layer, architecture.OPERANDS.index(hit.operand),
+               VALUE_KINDS.index(hit.value_kind), hit.replica)
+    return (*(tf.constant(i, tf.int32) for i in indices),
             tf.constant(hit.positions, tf.int64),
             tf.constant(values, tf.float32),
             tf.constant(bits, tf.int32),
@@ -66,7 +60,7 @@ class Trainer:
             self.variables = list(self.model.trainable_variables)
             self.optimizer = optim.build(config, self.variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
-        self._steps: dict[tuple | None, object] = {}
+        self._steps: dict[str | None, object] = {}
         self._evaluate = tf.function(self._eval_batch, reduce_retracing=True)
 
     # ----------------------------------------------------------------- one replica's work
@@ -82,14 +76,14 @@ class Trainer:
         return loss, correct, grads
 
     @staticmethod
-    def _plan(key, args) -> FaultPlan | None:
+    def _plan(stage: str | None, args) -> FaultPlan | None:
         """The step's fault plan. Static shapes of the fault tensors are forgotten, because one
         graph serves positions of every rank (a conv's 4, the classifier's 2) and length."""
-        if key is None:
+        if stage is None:
             return None
         relaxed = [tf.compat.v1.placeholder_with_default(t, [None] * t.shape.rank)
                    for t in args]
-        return FaultPlan(*key, *relaxed)
+        return FaultPlan(stage, *relaxed)
 
     @staticmethod
     def _report(plan: FaultPlan | None):
@@ -97,20 +91,20 @@ class Trainer:
             return ()
         return plan.report["golden"], plan.report["injected"]
 
-    def _emulated_step(self, key, x, y, seed, *args):
-        plan = self._plan(key, args)
+    def _emulated_step(self, stage: str | None, x, y, seed, *args):
+        plan = self._plan(stage, args)
         global_batch = tf.cast(tf.shape(x)[0], tf.float32)
         replicas = Replicas(self.config.replicas)
         loss, correct, grads = self._loss_grads(x, y, seed, plan, replicas, global_batch)
         self.optimizer.apply(grads, self.variables)
         return loss, correct / global_batch, self._report(plan)
 
-    def _distributed_step(self, key, x, y, seed, global_batch, *args):
+    def _distributed_step(self, stage: str | None, x, y, seed, global_batch, *args):
         strategy = self.strategy
 
         def replica_fn(x, y):
             context = tf.distribute.get_replica_context()
-            plan = self._plan(key, args)
+            plan = self._plan(stage, args)
             replicas = Replicas(1, base=context.replica_id_in_sync_group,
                                 total=context.num_replicas_in_sync)
             loss, correct, grads = self._loss_grads(x, y, seed, plan, replicas, global_batch)
@@ -123,41 +117,43 @@ class Trainer:
         correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
         return loss, correct / global_batch, report
 
-    def _signature(self, key) -> list[tf.TensorSpec]:
-        """Batch size and fault size vary; the last step of an epoch and a 64-element fault
+    def _signature(self, stage: str | None) -> list[tf.TensorSpec]:
+        """Batch size and fault size vary: the last step of an epoch and a 64-element fault
         reuse the graph of a full step and of a single-element one."""
         size, channels = self.config.image_size, self.config.channels
         data_specs = [tf.TensorSpec([None, size, size, channels], tf.float32),
                       tf.TensorSpec([None], tf.int32), tf.TensorSpec([2], tf.int64)]
-        if key is None:
+        if stage is None:
             return data_specs
         scalar = tf.TensorSpec([], tf.int32)
-        return [*data_specs, scalar, scalar, scalar, tf.TensorSpec([None, None], tf.int64),
+        return [*data_specs, *[scalar] * 4, tf.TensorSpec([None, None], tf.int64),
                 tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32),
                 tf.TensorSpec([None, None], tf.int64)]
 
-    def _compiled(self, key):
-        """The traced step for a fault key (None: the fault-free step), traced once."""
-        if key not in self._steps:
+    def _compiled(self, stage: str | None):
+        """The traced fault-free step (None), or the injection step of a pass, which serves
+        every fault of that pass whatever its layer, operand, replica, positions and values."""
+        if stage not in self._steps:
             if self.strategy is None:
-                self._steps[key] = tf.function(
-                    lambda *a: self._emulated_step(key, *a), input_signature=self._signature(key))
+                self._steps[stage] = tf.function(
+                    lambda *a: self._emulated_step(stage, *a),
+                    input_signature=self._signature(stage))
             else:
-                self._steps[key] = tf.function(lambda *a: self._distributed_step(key, *a),
-                                               reduce_retracing=True)
-        return self._steps[key]
+                self._steps[stage] = tf.function(
+                    lambda *a: self._distributed_step(stage, *a), reduce_retracing=True)
+        return self._steps[stage]
 
     # ----------------------------------------------------------------- public steps
     def step(self, epoch: int, step: int, injection: Injection | None = None) -> StepResult:
         """Train one step of the global batch; with `injection`, corrupt its one operation."""
         x, y = self.batches.batch(epoch, step)
         seed = data.stream_seed(self.config, data.DROPOUT, epoch, step)
-        key = fault_key(injection) if injection is not None else None
+        stage = injection.pass_ if injection is not None else None
         args = fault_args(injection, self.config) if injection is not None else ()
         if self.strategy is None:
-            loss, accuracy, report = self._compiled(key)(x, y, seed, *args)
+            loss, accuracy, report = self._compiled(stage)(x, y, seed, *args)
         else:
-            loss, accuracy, report = self._compiled(key)(
+            loss, accuracy, report = self._compiled(stage)(
                 self._distribute(x), self._distribute(y), seed,
                 tf.cast(tf.shape(x)[0], tf.float32), *args)
             if report:

@@ -3,7 +3,6 @@ paper artifact's real traces."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +10,14 @@ import pytest
 
 from analysis import synthetic as syn
 
-ARTIFACT = Path(
-    os.environ.get("FI_ARTIFACT_DIR", Path(__file__).resolve().parents[3] / "shared" / "artifact")
-)
+ARTIFACT = Path(__file__).resolve().parents[2] / "reference" / "artifact"
 
 
 @pytest.fixture
 def artifact_traces() -> Path:
-    """The paper artifact's trace directory (skip when it is not on this machine)."""
+    """The paper artifact's trace directory (kept in the repository)."""
     path = ARTIFACT / "traces"
-    if not (path / "fault_free.txt").is_file():
-        pytest.skip(f"artifact traces not found under {path}")
+    assert (path / "fault_free.txt").is_file(), path
     return path
 
 

@@ -141,3 +141,35 @@ def test_golden_runs_among_traces_are_skipped(campaign, tmp_path: Path) -> None:
     )
     assert summary.n_rows == 1
     assert "golden_copy.json: skipped: a fault-free (golden) run" in log.getvalue()
+
+
+def test_parallel_error_and_worker_fallback(campaign, tmp_path: Path) -> None:
+    """A campaign-level error in a worker stops collect (no output); workers that cannot
+    start (main script read from stdin) fall back to reading in-process instead of hanging."""
+    import subprocess
+    import sys
+
+    for i in range(300):
+        campaign.inject(f"inj_{i:04d}", epoch=2, step=1)
+    foreign = campaign.inject("inj_0150", golden=syn.golden_record("another_campaign"))
+    out = tmp_path / "r.parquet"
+    with pytest.raises(InputError, match="refusing to mix") as err:
+        collect(
+            [str(campaign.traces)], [str(campaign.golden_path)], str(out), jobs=2, log=io.StringIO()
+        )
+    assert str(err.value).startswith(str(foreign))
+    assert not out.exists()
+
+    foreign.unlink()
+    script = (
+        "import io, sys\nfrom analysis.collect import classify\n"
+        f"log = io.StringIO()\nn = sum(1 for _ in classify([{str(campaign.traces)!r}], "
+        f"[{str(campaign.golden_path)!r}], jobs=2, log=log))\n"
+        "print(n, 'worker processes failed' in log.getvalue())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-"], input=script, cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["299", "True"]

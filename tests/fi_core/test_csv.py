@@ -13,9 +13,11 @@ import pytest
 from fi_core import architecture, campaign, faults, injection, workloads
 from fi_core.errors import BadInput
 
-ARTIFACT = Path(__file__).resolve().parents[1] / "fixtures" / "artifact"  # copied from the artifact
-RESNET_CSVS = sorted(p for p in (ARTIFACT / "injections").glob("resnet18*/*.csv"))
-OTHER_CSVS = sorted(p for p in (ARTIFACT / "injections").glob("*/*.csv") if p not in RESNET_CSVS)
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACT = ROOT / "reference" / "artifact"  # traces and layer lists of the paper artifact
+ARTIFACT_CSVS = ROOT / "injections" / "artifact"
+RESNET_CSVS = sorted(p for p in ARTIFACT_CSVS.glob("resnet18*/*.csv"))
+OTHER_CSVS = sorted(p for p in ARTIFACT_CSVS.glob("*/*.csv") if p not in RESNET_CSVS)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -51,7 +53,7 @@ def test_artifact_operand_shapes_match_the_artifact_tables():
         "resnet18_sgd/inj_sharp_degrade.csv": (3, 3, 64, 64),
     }
     for name, shape in expected.items():
-        assert injection.parse(ARTIFACT / "injections" / name).shape == shape
+        assert injection.parse(ARTIFACT_CSVS / name).shape == shape
 
 
 @pytest.mark.parametrize("path", OTHER_CSVS, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -64,7 +66,7 @@ def test_unimplemented_workloads_are_refused_clearly(path):
 
 
 def _artifact_rows() -> dict[str, list[str]]:
-    return injection.read_rows(ARTIFACT / "injections" / "resnet18" / "inj_immediate_infs_nans.csv")
+    return injection.read_rows(ARTIFACT_CSVS / "resnet18" / "inj_immediate_infs_nans.csv")
 
 
 BAD = [

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from fi_core import nn
-from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, Site
+from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, OPERANDS, Site
 from fi_core.fault_ops import VALUE_KINDS, FaultPlan, Replicas
 from tests.fi_core import reference as ref
 
@@ -70,7 +70,8 @@ def _plan(pass_, operand, positions, values=None, bits=None, sources=None, repli
     positions = np.asarray(positions, np.int64)
     k, rank = positions.shape
     return FaultPlan(
-        pass_=pass_, operand=operand, layer=tf.constant(0), kind=tf.constant(
+        stage=pass_, operand=tf.constant(OPERANDS.index(operand)),
+        layer=tf.constant(0), kind=tf.constant(
             VALUE_KINDS.index(kind)), replica=tf.constant(replica),
         positions=tf.constant(positions),
         values=tf.constant(np.zeros(k) if values is None else values, tf.float32),

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from fi_core import data, files, injection, nn, runs, train, workloads
+from fi_core import golden as golden_run
 
 MICRO = {"epochs": "3"}
 
@@ -169,7 +170,7 @@ def test_bad_input_exits_2_and_writes_nothing(golden, tmp_path):
     late = write_csv(tmp_path / "late.csv", target_epoch="2")
     hollow = tmp_path / "hollow"
     hollow.mkdir()
-    (hollow / runs.WORKLOAD_FILE).write_text((golden / runs.WORKLOAD_FILE).read_text())
+    (hollow / golden_run.WORKLOAD_FILE).write_text((golden / golden_run.WORKLOAD_FILE).read_text())
     result = run_cli("inject", "--file", str(late), "--golden", str(hollow), "--out-dir",
                      str(out))
     assert result.returncode == 2
@@ -186,8 +187,8 @@ def test_bad_input_exits_2_and_writes_nothing(golden, tmp_path):
 def test_paper_size_resnet18_immediate_nan_from_any_state():
     """The artifact's immediate-NaN CSV, one step on the paper-size model from its initial
     state and random data: the loss of that very step is not finite."""
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "artifact" / "injections" / \
-        "resnet18" / "inj_immediate_infs_nans.csv"
+    path = (Path(__file__).resolve().parents[2] / "injections" / "artifact" / "resnet18"
+            / "inj_immediate_infs_nans.csv")
     hit = injection.parse(path)
     config = hit.config
     rng = np.random.default_rng(0)
@@ -195,7 +196,7 @@ def test_paper_size_resnet18_immediate_nan_from_any_state():
     x = tf.constant(rng.standard_normal((batch, 32, 32, 3)), tf.float32)
     y = tf.constant(rng.integers(0, 10, batch), tf.int32)
     trainer = train.Trainer(config, data.Dataset(x, y, x, y))
-    step = trainer._compiled(train.fault_key(hit))
+    step = trainer._compiled(hit.pass_)
     seed = data.stream_seed(config, data.DROPOUT, hit.epoch, hit.step)
     loss, _, (golden_value, injected) = step(x, y, seed, *train.fault_args(hit, config))
     assert not np.isfinite(float(loss))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pipeline_helpers import LocalServer
+
+from .pipeline_helpers import LocalServer
 
 
 @pytest.fixture

@@ -44,9 +44,9 @@ def engine_and_analysis_ready() -> bool:
 
 
 def require_engine() -> None:
-    """Skip the calling test while fi_core or analysis has no working command line."""
+    """Fail early, with one clear message, when fi_core or analysis has no working CLI."""
     if not engine_and_analysis_ready():
-        pytest.skip("fi_core or analysis has no working command line yet")
+        pytest.fail("`python -m fi_core --help` or `python -m analysis --help` does not work")
 
 
 def subprocess_env() -> dict[str, str]:

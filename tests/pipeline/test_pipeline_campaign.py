@@ -12,16 +12,17 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
+import psutil
 import pytest
-from pipeline_helpers import (
+
+from .pipeline_helpers import (
     REPO,
     SNAKEMAKE,
     require_engine,
     subprocess_env,
     write_config,
 )
-
-psutil = pytest.importorskip("psutil")
 
 CAMPAIGN = "micro"
 N = 4
@@ -69,9 +70,9 @@ def run(workdir: Path, config: Path, *args: str, timeout: float = 900):
     )
 
 
-def injection_process(csv_name: str):
-    """The running `python -m fi_core inject ... <csv_name>` process, if any."""
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+def injection_process(workdir: Path, csv_name: str):
+    """The running `python -m fi_core inject ... <csv_name>` process of this campaign, if any."""
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
         cmd = proc.info["cmdline"] or []
         if (
             cmd
@@ -79,6 +80,7 @@ def injection_process(csv_name: str):
             and "fi_core" in cmd
             and "inject" in cmd
             and any(arg.endswith(csv_name) for arg in cmd)
+            and proc.info["cwd"] == str(workdir.resolve())
         ):
             return proc
     return None
@@ -117,7 +119,7 @@ def campaign(tmp_path_factory):
     deadline = time.monotonic() + 600
     try:
         while first.poll() is None and time.monotonic() < deadline and not killed:
-            proc = injection_process(f"{VICTIM}.csv")
+            proc = injection_process(workdir, f"{VICTIM}.csv")
             if proc is not None:
                 time.sleep(1.0)  # let it get going: TensorFlow is starting or training
                 assert not victim_trace.exists(), "the victim finished before it was killed"
@@ -173,7 +175,6 @@ def test_rerun_runs_only_the_killed_injection(campaign):
 
 
 def test_final_table_has_every_experiment(campaign):
-    pd = pytest.importorskip("pandas")
     results = campaign["workdir"] / "results" / CAMPAIGN
     table = pd.read_parquet(results / "results.parquet")
     assert sorted(table["id"]) == [f"inj_{i:05d}" for i in range(N)]

@@ -10,7 +10,8 @@ import sys
 import tarfile
 
 import pytest
-from pipeline_helpers import (
+
+from .pipeline_helpers import (
     CIFAR_EXPECT,
     REPO,
     digest,
