@@ -82,8 +82,10 @@ def fi_step(config: workloads.WorkloadConfig, dataset: data.Dataset, fault=None)
     return lambda x, y: compiled(x, y, seed, *args)
 
 
-def a_fault(config: workloads.WorkloadConfig, tmp: Path, stage: str) -> injection.Injection:
-    spec = campaign.CampaignSpec("bench", config, {}, stages=(stage,), fmodels=("RD",),
+def a_fault(config: workloads.WorkloadConfig, tmp: Path, stage: str,
+            fmodel: str) -> injection.Injection:
+    """An operand fault (the costlier kind: it runs the op once more on one replica)."""
+    spec = campaign.CampaignSpec("bench", config, {}, stages=(stage,), fmodels=(fmodel,),
                                  layers=("basicblock_2_basic_0_conv1",))
     rows = campaign.draw(spec, seed=1, index=0)
     rows["target_step"] = ["0"]
@@ -126,10 +128,10 @@ def main() -> None:
         "keras R=1": keras_step(one),
         "fi_core R=1": fi_step(one, dataset),
         "fi_core R=8": fi_step(eight, dataset),
-        "fi_core R=8 forward injection": fi_step(eight, dataset,
-                                                  a_fault(eight, tmp, "fwrd_inject")),
-        "fi_core R=8 backward injection": fi_step(eight, dataset,
-                                                   a_fault(eight, tmp, "bkwd_inject")),
+        "fi_core R=8 forward injection": fi_step(
+            eight, dataset, a_fault(eight, tmp, "fwrd_inject", "N64_INPUT")),
+        "fi_core R=8 backward injection": fi_step(
+            eight, dataset, a_fault(eight, tmp, "bkwd_inject", "WT")),
     }
     for fn in variants.values():  # trace and warm up
         timed(fn, x, y, 2)

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from fi_core.errors import BadInput
-from fi_core.workloads import WorkloadConfig
+from fi_core.workloads import DATASETS, WorkloadConfig
 
 ORDER, AUGMENT, DROPOUT = 1, 2, 3
 CIFAR_FOLDER = "cifar-10-batches-py"
@@ -51,6 +51,10 @@ def _cifar10(data_dir: Path | None) -> tuple[np.ndarray, ...]:
         parts.append((images.astype(np.float32) / 255.0, np.asarray(batch[b"labels"], np.int32)))
     train_x = np.concatenate([p[0] for p in parts[:5]])
     train_y = np.concatenate([p[1] for p in parts[:5]])
+    expected = DATASETS["cifar10"][:2]
+    if (len(train_x), len(parts[5][0])) != expected:
+        raise BadInput(str(folder), "data_dir", f"expected {expected[0]} training and "
+                       f"{expected[1]} test images, found {len(train_x)} and {len(parts[5][0])}")
     return train_x, train_y, parts[5][0], parts[5][1]
 
 

@@ -12,7 +12,6 @@ points outside, a device file), a missing expected file, or a network error that
 retries all end with one line on stderr, exit status 1, and no file left behind.
 """
 
-
 import argparse
 import hashlib
 import os
