@@ -24,6 +24,8 @@ from .pipeline_helpers import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow
+
 CAMPAIGN = "micro"
 N = 4
 VICTIM = "inj_00002"

@@ -129,6 +129,7 @@ def test_margin_gives_n_from_the_sample_size_function(tmp_path):
         ({"n": 5, "stages": ["sideways"]}, "sideways"),
         ({"n": 5, "colour": "blue"}, "colour"),
         ({"n": 5, "workload": "nowhere"}, "'nowhere' is not defined under workloads"),
+        ({"csv_dir": "nowhere"}, "'nowhere' is not a folder of CSVs"),
     ],
 )
 def test_invalid_configs_are_rejected(tmp_path, campaign, message):

@@ -63,9 +63,9 @@ def _check_config():
             raise ConfigError(
                 f"campaigns.{name}.workload: {campaign['workload']!r} is not defined under workloads"
             )
-        if campaign.get("csv_dir") and not Path(campaign["csv_dir"]).is_dir():
+        if campaign.get("csv_dir") and not any(Path(campaign["csv_dir"]).glob("*.csv")):
             raise ConfigError(
-                f"campaigns.{name}.csv_dir: {campaign['csv_dir']!r} is not a folder"
+                f"campaigns.{name}.csv_dir: {campaign['csv_dir']!r} is not a folder of CSVs"
             )
 
 
@@ -109,6 +109,11 @@ def golden_seeds(workload):
 def golden_dir(workload, seed=None):
     seed = golden_seeds(workload)[0] if seed is None else seed
     return f"results/golden/{workload}/seed_{seed}"
+
+
+def golden_priority(wildcards):
+    """The golden run whose checkpoints the injections start from runs before the others."""
+    return 1 if int(wildcards.seed) == golden_seeds(wildcards.workload)[0] else 0
 
 
 def golden_traces(workload):

@@ -16,6 +16,7 @@ rule golden:
     wildcard_constraints:
         workload=_regex(WORKLOADS),
         seed=r"\d+",
+    priority: golden_priority
     conda:
         "../../envs/fi_core.yaml"
     threads: config["golden"]["resources"]["threads"]
