@@ -28,8 +28,8 @@ CAPTIONS: dict[str, str] = {
         "with the number of complete runs n in the row label."
     ),
     "magnitude_vs_outcome": (
-        "Outcome shares against the magnitude of the injected value (largest |value| written "
-        "by the fault, in bins of four decades; non-finite values on their own). n per bin "
+        "Outcome shares against the magnitude of the injected value (largest absolute value "
+        "written by the fault, in bins of four decades; non-finite values on their own). n per bin "
         "above the bars. Large corrupted values are what drive runs to INFs/NaNs and "
         "degradation; small ones are mostly masked."
     ),

@@ -107,3 +107,14 @@ def test_captions_command(tmp_path: Path, capsys) -> None:
 
     assert main(["captions", "--out-dir", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.rst" for n in FIGURES)
+
+
+def test_captions_are_plain_restructuredtext() -> None:
+    """The Snakemake report renders captions as reStructuredText: a bare `|` would start a
+    substitution reference and break the report."""
+    from analysis.captions import CAPTIONS
+
+    assert sorted(CAPTIONS) == sorted(FIGURES)
+    for name, text in CAPTIONS.items():
+        assert "|" not in text, name
+        assert "*" not in text and "`" not in text, name

@@ -224,13 +224,12 @@ def generate_args(campaign):
 
 
 def figure_captions():
-    """The analysis package's caption of each figure, for the report (empty without it).
-    A bare `|` would start a reStructuredText substitution, so it is escaped."""
+    """The analysis package's caption of each figure, for the report (empty without it)."""
     try:
         from analysis.captions import CAPTIONS
     except ImportError:
         return {}
-    return {name: re.sub(r"(?<!\\)\|", r"\\|", text) for name, text in CAPTIONS.items()}
+    return dict(CAPTIONS)
 
 
 def artifact_traces_arg():
