@@ -102,7 +102,8 @@ def test_csv_enrichment_of_artifact_text(artifact_traces: Path) -> None:
 
 
 def test_csv_that_does_not_match_is_refused(artifact_traces: Path, tmp_path: Path) -> None:
-    src = artifact_traces.parents[2] / "injections" / "artifact" / "resnet18" / "inj_immediate_infs_nans.csv"
+    csv_dir = artifact_traces.parents[2] / "injections" / "artifact" / "resnet18"
+    src = csv_dir / "inj_immediate_infs_nans.csv"
     (tmp_path / "inj_immediate_infs_nans.csv").write_text(
         src.read_text().replace("target_step,38", "target_step,37")
     )

@@ -198,3 +198,17 @@ def test_a_new_fault_model_needs_no_engine_change(tmp_path):
         assert np.all(hit.values == 0.0)
     finally:
         del faults.FAULT_MODELS["TEST_ZERO_RUN"]
+
+
+@pytest.mark.parametrize(("setting", "line"), [
+    ("width=wide", "--set: width: expected a finite float, got 'wide'"),
+    ("colour=red", "--set: colour: not a workload field"),
+    ("replicas=0", "--set: replicas: must be at least 1"),
+])
+def test_bad_workload_setting_is_refused_before_training(tmp_path, setting, line):
+    out = tmp_path / "golden"
+    result = run_cli("golden", "--set", setting, "--out", str(out))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(line)
+    assert not out.exists()
