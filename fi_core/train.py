@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,9 +194,7 @@ class Trainer:
     def save(self, folder: Path, epoch: int, meta: dict) -> str:
         """Write a checkpoint folder atomically; return its hash."""
         tmp = folder.with_name(f".{folder.name}.tmp")
-        if tmp.exists():
-            import shutil
-
+        if tmp.exists():  # left by a killed run
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         self.checkpoint.write(str(tmp / CHECKPOINT_PREFIX))
