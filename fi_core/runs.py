@@ -8,6 +8,7 @@ not finite. A non-finite loss is a result: the trace says so and the run ends no
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -99,6 +100,7 @@ def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
     hits = injection.parse_all(csv_paths)
     config = check_against_golden(hits, golden_dir)
     trainer = Trainer(config, data.load(config, data_dir), strategy)
+    checkpoint_hash = functools.cache(files.hash_dir)  # CSVs of a batch share checkpoints
     written = []
     for hit in hits:
         folder = checkpoint_dir(golden_dir, hit.epoch - 1)
@@ -107,7 +109,7 @@ def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
         trace = Trace("injection", hit.label, hit.workload, hit.config)
         trace.record["csv"] = {key: ",".join(values) for key, values in hit.rows.items()}
         trace.inject_header(hit.epoch, hit.step)
-        trace.loaded(folder, files.hash_dir(folder), hit.epoch)
+        trace.loaded(folder, checkpoint_hash(folder), hit.epoch)
         steps = (hit.config.epochs - hit.epoch) * hit.config.steps_per_epoch
         progress = Progress(f"[{hit.label}]", steps)
         train_epochs(trainer, hit.config, trace, progress, hit.epoch, fault=hit)
