@@ -117,10 +117,12 @@ def _train(args: argparse.Namespace) -> int:
     """Check everything the user gave before TensorFlow starts, then train."""
     from fi_core import golden, injection
 
+    hits = []
     if args.command == "golden":
         config = workloads.resolve(args.workload, _overrides(args.set), "--set")
     else:
-        config = golden.check_against_golden(injection.parse_all(args.files), args.golden)
+        hits = injection.parse_all(args.files)
+        config = golden.check_against_golden(hits, args.golden)
     from fi_core import replicas, runs, tf_setup
 
     strategy = replicas.make(args.strategy, config.replicas, args.tpu)
@@ -128,7 +130,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.command == "golden":
         runs.golden(args.workload, config, args.out, args.data_dir, strategy)
     else:
-        runs.inject(args.files, args.golden, args.out_dir, args.data_dir, strategy)
+        runs.replay(hits, config, args.golden, args.out_dir, args.data_dir, strategy)
     return 0
 
 

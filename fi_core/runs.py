@@ -98,7 +98,14 @@ def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
     """Replay each CSV against the golden run; write `<stem>.txt` and `<stem>.json` per CSV.
     Every CSV is checked before anything runs, so bad input writes nothing."""
     hits = injection.parse_all(csv_paths)
-    config = check_against_golden(hits, golden_dir)
+    return replay(hits, check_against_golden(hits, golden_dir), golden_dir, out_dir, data_dir,
+                  strategy)
+
+
+def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, out_dir: Path,
+           data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None
+           ) -> list[Path]:
+    """`inject` for CSVs already parsed and checked against the golden run (`config`)."""
     trainer = Trainer(config, data.load(config, data_dir), strategy)
     checkpoint_hash = functools.cache(files.hash_dir)  # CSVs of a batch share checkpoints
     written = []
