@@ -11,22 +11,31 @@ import csv
 import os
 
 from analysis.errors import InputError
-from analysis.trace import Trace, stage_from_layer
+from analysis.trace import Trace, printable, stage_from_layer
 
 
 def read_injection_csv(path: str) -> dict[str, list[str]]:
-    """Read a two-column-or-more key,value[,value...] CSV into key -> values."""
+    """Read a two-column-or-more key,value[,value...] CSV into key -> values.
+
+    UTF-8 only (a byte-order mark is tolerated); anything else is refused in one line.
+    """
     out: dict[str, list[str]] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             for lineno, row in enumerate(csv.reader(fh), 1):
                 if not row or not row[0].strip():
                     continue
                 if len(row) < 2:
-                    raise InputError(f"{path}:{lineno}", row[0], "key without a value")
+                    raise InputError(
+                        f"{path}:{lineno}", printable(row[0], 100), "key without a value"
+                    )
                 out[row[0].strip()] = [v.strip() for v in row[1:]]
     except OSError as exc:
         raise InputError(path, None, f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except csv.Error as exc:
+        raise InputError(path, None, f"not a readable CSV ({printable(str(exc), 100)})") from exc
     return out
 
 
@@ -42,7 +51,9 @@ def csv_path_for(trace_path: str, csv_dir: str) -> str | None:
 def _check(trace: Trace, key: str, csv_value: str, trace_value: object) -> None:
     if trace_value is not None and str(trace_value) != csv_value:
         raise InputError(
-            trace.path, key, f"CSV says {csv_value!r}, the trace says {trace_value!r}: wrong CSV"
+            trace.path,
+            key,
+            printable(f"CSV says {csv_value!r}, the trace says {trace_value!r}: wrong CSV"),
         )
 
 

@@ -124,7 +124,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_rates(args: argparse.Namespace) -> int:
-    from analysis.rates import grouped_rates, needed_columns
+    from analysis.groups import grouped_rates, needed_columns
     from analysis.table import read_results
     from analysis.tables import rates_markdown, write_csv, write_markdown
 
@@ -146,7 +146,7 @@ def cmd_rates(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from analysis.rates import needed_columns
+    from analysis.groups import needed_columns
     from analysis.table import read_results
     from analysis.tables import summary_markdown, write_markdown
 
@@ -161,7 +161,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from analysis.rates import compare_groups, needed_columns
+    from analysis.groups import compare_groups, needed_columns
     from analysis.table import read_results
 
     by = _columns(args.by)

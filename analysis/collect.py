@@ -20,10 +20,10 @@ from analysis.atomic import atomic_path
 from analysis.errors import InputError
 from analysis.golden import GoldenSet, load_golden_set
 from analysis.ingest import Chunk, IngestOptions, ingest
-from analysis.load import discover_traces, golden_files, load_trace
 from analysis.outcomes import Thresholds
 from analysis.table import CURVE_SCHEMA, BufferedWriter, curves_table, results_schema, rows_to_table
 from analysis.trace import Trace
+from analysis.tracefiles import discover_traces, golden_files, load_trace
 
 
 def load_goldens(inputs: list[str], options: IngestOptions) -> tuple[list[Trace], GoldenSet]:

@@ -17,12 +17,12 @@ from analysis.captions import write_captions
 from analysis.errors import InputError
 from analysis.figstyle import GOLDEN_TEST, GOLDEN_TRAIN, OUTCOME_COLORS, plt, save, sns, style
 from analysis.golden import band_key
-from analysis.load import golden_files, load_trace
+from analysis.groups import MISSING, outcome_counts
 from analysis.outcomes import INCOMPLETE, MASKED, OUTCOMES, UNEXPECTED
-from analysis.rates import MISSING, outcome_counts
 from analysis.stats import proportion_ci_array
 from analysis.table import read_results
 from analysis.trace import Trace
+from analysis.tracefiles import golden_files, load_trace
 
 TABLE_COLUMNS = [
     "trace",

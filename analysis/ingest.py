@@ -20,10 +20,10 @@ from typing import Any, TextIO
 
 from analysis.errors import InputError
 from analysis.golden import GoldenSet
-from analysis.load import load_trace
 from analysis.outcomes import Thresholds, classify_rows
 from analysis.rows import summary_row
 from analysis.trace import Curves
+from analysis.tracefiles import load_trace
 
 
 @dataclass(frozen=True)

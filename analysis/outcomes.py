@@ -2,7 +2,8 @@
 
 Each rule is one entry of ``RULES``: a label, its place in reports, a one-line definition and a
 function of the feature arrays. Rules are tried in list order and the first that holds wins, so
-a new class is added by adding one ``Rule`` at the right position.
+a new class is added by adding one ``Rule`` at the right position (several rules may give the
+same label, for different reasons).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class Thresholds:
             raise InputError("--immediate-backward-steps", None, "must be >= 0")
 
 
-# The columns of the results table that classification reads.
+# The columns of the results table that classification reads (OPTIONAL_FEATURES may be
+# missing from tables written by older versions).
+OPTIONAL_FEATURES = ("nonfinite_metric", "rejoined_epoch")
 FEATURE_COLUMNS = (
     "complete",
     "is_backward",
@@ -66,6 +69,7 @@ FEATURE_COLUMNS = (
     "ref_test_accuracy",
     "band_spread_train",
     "band_spread_test",
+    *OPTIONAL_FEATURES,
 )
 
 
@@ -75,6 +79,8 @@ class Features:
 
     complete: np.ndarray
     nonfinite: np.ndarray
+    nonfinite_test: np.ndarray  # the first non-finite value was a test loss (end of an epoch)
+    rejoined: np.ndarray
     delay: np.ndarray
     is_backward: np.ndarray
     steps_per_epoch: np.ndarray
@@ -94,18 +100,30 @@ class Features:
         floats: Callable[[str], np.ndarray],
         bools: Callable[[str], np.ndarray],
         chance_margin: float,
+        texts: Callable[[str], np.ndarray] | None = None,
     ) -> Features:
-        """Build from accessors returning float arrays (NaN = missing) and bool arrays."""
-        missing = [c for c in FEATURE_COLUMNS if c not in names]
+        """Build from accessors returning float arrays (NaN = missing), bool arrays and object
+        arrays of strings (None = missing)."""
+        missing = [c for c in FEATURE_COLUMNS if c not in names and c not in OPTIONAL_FEATURES]
         if missing:
             raise InputError("table", missing[0], "missing column needed for classification")
         f = floats
+        n = bools("complete").shape[0]
+        if texts is not None and "nonfinite_metric" in names:
+            nonfinite_test = texts("nonfinite_metric") == "test_loss"
+        else:
+            nonfinite_test = np.zeros(n, dtype=bool)
+        rejoined = (
+            ~np.isnan(f("rejoined_epoch")) if "rejoined_epoch" in names else np.zeros(n, bool)
+        )
         num_classes = f("num_classes")
         with np.errstate(divide="ignore", invalid="ignore"):
             chance = np.where(num_classes > 0, 1.0 / num_classes, np.nan) + chance_margin
         return cls(
             complete=bools("complete"),
             nonfinite=~np.isnan(f("first_nonfinite_epoch")),
+            nonfinite_test=np.asarray(nonfinite_test, dtype=bool),
+            rejoined=rejoined,
             delay=f("nonfinite_delay_steps"),
             is_backward=bools("is_backward"),
             steps_per_epoch=f("steps_per_epoch"),
@@ -127,6 +145,7 @@ class Features:
             lambda name: df[name].to_numpy(dtype=np.float64, na_value=np.nan),
             lambda name: df[name].fillna(False).to_numpy(dtype=bool),
             chance_margin,
+            lambda name: df[name].astype(object).where(df[name].notna(), None).to_numpy(),
         )
 
     @classmethod
@@ -139,6 +158,7 @@ class Features:
             lambda name: table.column(name).cast(pa.float64()).to_numpy(zero_copy_only=False),
             lambda name: table.column(name).fill_null(False).to_numpy(zero_copy_only=False),
             chance_margin,
+            lambda name: np.asarray(table.column(name).to_pylist(), dtype=object),
         )
 
     def train_within(self, t: Thresholds) -> np.ndarray:
@@ -164,9 +184,14 @@ class Rule:
     test: RuleTest
 
 
+def _rejoined(f: Features, t: Thresholds) -> np.ndarray:
+    return f.rejoined & ~f.nonfinite
+
+
 def _immediate(f: Features, t: Thresholds) -> np.ndarray:
+    # A non-finite test loss is seen at the evaluation after the step, never in the step.
     limit = np.where(f.is_backward, t.immediate_backward_steps, 0)
-    return f.nonfinite & (f.delay <= limit)
+    return f.nonfinite & ~f.nonfinite_test & (f.delay <= limit)
 
 
 def _short_term(f: Features, t: Thresholds) -> np.ndarray:
@@ -200,20 +225,27 @@ def _slow(f: Features, t: Thresholds) -> np.ndarray:
 
 RULES: tuple[Rule, ...] = (
     Rule(
+        MASKED,
+        0,
+        "the run's whole training state became bit-identical to the golden run's "
+        "(rejoined_golden; outcome_reason says at which epoch)",
+        _rejoined,
+    ),
+    Rule(
         IMMEDIATE,
         1,
-        "first non-finite loss in the injection step (backward faults: up to "
+        "first non-finite training loss in the injection step (backward faults: up to "
         "--immediate-backward-steps steps later)",
         _immediate,
     ),
     Rule(
         SHORT_TERM,
         2,
-        "first non-finite loss within --short-term-steps steps after the "
-        "injection (default: one epoch of steps)",
+        "first non-finite loss (training, or the test loss at an epoch end) within "
+        "--short-term-steps steps after the injection (default: one epoch of steps)",
         _short_term,
     ),
-    Rule(LATE, 3, "first non-finite loss later than that", _late),
+    Rule(LATE, 3, "first non-finite loss (training or test) later than that", _late),
     Rule(
         SHARP_DEGRADE,
         4,
@@ -229,7 +261,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 # Outcomes of complete runs, in report order; Incomplete runs are counted separately.
-OUTCOMES: tuple[str, ...] = tuple(r.label for r in sorted(RULES, key=lambda r: r.report_order))
+OUTCOMES: tuple[str, ...] = tuple(
+    dict.fromkeys(r.label for r in sorted(RULES, key=lambda r: r.report_order))
+)
 ALL_LABELS: tuple[str, ...] = (*OUTCOMES, INCOMPLETE)
 UNEXPECTED: tuple[str, ...] = tuple(o for o in OUTCOMES if o != MASKED)
 
@@ -274,7 +308,10 @@ def classify_rows(
     def bools(name: str) -> np.ndarray:
         return np.array([bool(r[name]) for r in rows], dtype=bool)
 
-    return classify_features(Features.from_columns(names, floats, bools, t.chance_margin), t)
+    def texts(name: str) -> np.ndarray:
+        return np.array([r[name] for r in rows], dtype=object)
+
+    return classify_features(Features.from_columns(names, floats, bools, t.chance_margin, texts), t)
 
 
 def classify_arrow(table: Any, thresholds: Thresholds | None = None) -> np.ndarray:

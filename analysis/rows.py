@@ -10,7 +10,7 @@ from typing import Any
 
 from analysis.columns import RESULT_NAMES
 from analysis.golden import Band, GoldenRef
-from analysis.trace import Trace
+from analysis.trace import Summary, Trace
 
 
 def _to_float(value: object) -> float | None:
@@ -20,9 +20,17 @@ def _to_float(value: object) -> float | None:
         return None
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
 def _to_int(value: object) -> int | None:
-    f = _to_float(value)
-    return int(f) if f is not None and math.isfinite(f) and f == int(f) else None
+    """A whole number that fits the table's int64 columns, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number: int | None = value
+    else:
+        f = _to_float(value)
+        number = int(f) if f is not None and math.isfinite(f) and f == int(f) else None
+    return number if number is not None and _INT64[0] <= number <= _INT64[1] else None
 
 
 def _max_abs(values: list[float]) -> float | None:
@@ -31,6 +39,22 @@ def _max_abs(values: list[float]) -> float | None:
         return None
     mags = [abs(v) for v in values]
     return math.inf if not all(math.isfinite(m) for m in mags) else float(max(mags))
+
+
+def _magnitude(value: float | None) -> float | None:
+    """A recorded max_abs as the table keeps it: NaN (a NaN was written) counts as +inf."""
+    return None if value is None else (math.inf if math.isnan(value) else abs(value))
+
+
+def _summary_columns(prefix: str, summary: Summary | None) -> dict[str, float | None]:
+    if summary is None:
+        return {}
+    return {
+        f"{prefix}_min": summary.min,
+        f"{prefix}_max": summary.max,
+        f"{prefix}_mean": summary.mean,
+        f"max_abs_{prefix}": _magnitude(summary.max_abs),
+    }
 
 
 def _opt_str(value: object) -> str | None:
@@ -47,7 +71,9 @@ def summary_row(trace: Trace, reference: tuple[GoldenRef, Band] | None) -> dict[
         id=trace.id,
         format=trace.fmt,
         complete=trace.complete,
-        problem=" | ".join(trace.problems) if trace.problems else None,
+        problem=trace.problem_summary(),
+        outcome_reason="",
+        mitigation=trace.mitigation,
         workload=trace.workload,
         model=_opt_str(cfg.get("model")),
         dataset=_opt_str(cfg.get("dataset")),
@@ -78,23 +104,33 @@ def summary_row(trace: Trace, reference: tuple[GoldenRef, Band] | None) -> dict[
             shape=inj.shape,
             positions=inj.positions,
             n_positions=len(inj.positions),
+            n_elements=inj.elements,
+            range_first=inj.range_first,
+            range_last=inj.range_last,
+            value_kind=inj.value_kind,
             golden_values=inj.golden_values,
             injected_values=inj.injected_values,
             requested=inj.requested,
-            max_abs_injected=_max_abs(inj.injected_values),
-            max_abs_golden=_max_abs(inj.golden_values),
         )
+        row.update(_summary_columns("golden", inj.golden_stats()))
+        row.update(_summary_columns("injected", inj.injected_stats()))
         if inj.golden_values and len(inj.golden_values) == len(inj.injected_values):
             row["max_abs_change"] = _max_abs(
                 [a - b for a, b in zip(inj.injected_values, inj.golden_values, strict=True)]
             )
     if trace.first_nonfinite is not None:
         e, s = trace.first_nonfinite
-        row.update(first_nonfinite_epoch=e, first_nonfinite_step=s)
+        row.update(
+            first_nonfinite_epoch=e, first_nonfinite_step=s, nonfinite_metric=trace.nonfinite_metric
+        )
         if spe:
             row["first_nonfinite_global_step"] = e * spe + s
             if row["inj_global_step"] is not None:
                 row["nonfinite_delay_steps"] = e * spe + s - row["inj_global_step"]
+    if trace.rejoined_epoch is not None:
+        row["rejoined_epoch"] = trace.rejoined_epoch
+        if trace.complete:
+            row["outcome_reason"] = f"rejoined the golden state at epoch {trace.rejoined_epoch}"
     curves = trace.curves
     last = trace.final_epoch_index()
     if curves is not None and last is not None:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from analysis.atomic import atomic_path, write_text_atomic
+from analysis.groups import distribution_with_goodman, outcome_counts
 from analysis.outcomes import OUTCOMES
-from analysis.rates import distribution_with_goodman, outcome_counts
 
 
 def write_csv(df: pd.DataFrame, path: str) -> None:

@@ -1,12 +1,17 @@
 """The parsed form of one training run, shared by the text and JSON parsers.
 
 Both trace formats are reduced to this one structure so that outcome classification, the
-results table and the figures never need to know which format a run came from.
+results table and the figures never need to know which format a run came from. The checks
+that do not depend on the format (ranges, consistency of the non-finite record with the
+curves, where the injection hit) are here too, in ``check_consistency``.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +19,22 @@ import numpy as np
 BACKWARD_SUFFIXES = ("_grad_in", "_grad_wt")
 FORWARD_STAGE = "fwrd_inject"
 BACKWARD_STAGE = "bkwd_inject"
+TRAIN_LOSS = "train_loss"
+TEST_LOSS = "test_loss"
+NO_MITIGATION = "none"
+
+# A trace larger than this is refused unread (a paper-size run's JSON record is about 1 MB).
+MAX_TRACE_BYTES = 64 * 1024 * 1024
+# Problems kept per trace; the others are only counted (a binary file has one per "line").
+MAX_PROBLEMS = 5
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """One printable line: control characters escaped, long text cut (for messages)."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def stage_from_layer(layer: str | None) -> str | None:
@@ -21,6 +42,25 @@ def stage_from_layer(layer: str | None) -> str | None:
     if layer is None:
         return None
     return BACKWARD_STAGE if layer.endswith(BACKWARD_SUFFIXES) else FORWARD_STAGE
+
+
+@dataclass
+class Summary:
+    """Statistics of the values at the injection sites; None where not recorded."""
+
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    max_abs: float | None = None
+
+    @classmethod
+    def of(cls, values: list[float]) -> Summary | None:
+        """Computed from a list (older traces without summaries); None for no values."""
+        if not values:
+            return None
+        a = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            return cls(float(a.min()), float(a.max()), float(a.mean()), float(np.abs(a).max()))
 
 
 @dataclass
@@ -39,6 +79,12 @@ class Injection:
     golden_values: list[float] = field(default_factory=list)
     injected_values: list[float] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)
+    value_kind: str | None = None
+    count: int | None = None  # elements hit, when recorded
+    range_first: int | None = None  # a run of elements: flat row-major indices, inclusive
+    range_last: int | None = None
+    golden_summary: Summary | None = None
+    injected_summary: Summary | None = None
 
     @property
     def is_backward(self) -> bool:
@@ -46,6 +92,18 @@ class Injection:
         if self.stage == BACKWARD_STAGE:
             return True
         return self.layer is not None and self.layer.endswith(BACKWARD_SUFFIXES)
+
+    @property
+    def elements(self) -> int:
+        """Number of elements hit: the recorded count, else the positions listed."""
+        return self.count if self.count is not None else len(self.positions)
+
+    def golden_stats(self) -> Summary | None:
+        """The recorded summary, else one computed from the listed values."""
+        return self.golden_summary or Summary.of(self.golden_values)
+
+    def injected_stats(self) -> Summary | None:
+        return self.injected_summary or Summary.of(self.injected_values)
 
 
 @dataclass
@@ -91,6 +149,11 @@ class Curves:
         i = int(np.argmax(bad))
         return int(self.step_epoch[i]), int(self.step_step[i])
 
+    def first_nonfinite_test_epoch(self) -> int | None:
+        """The first epoch whose evaluation gave a non-finite test loss, or None."""
+        bad = ~np.isfinite(self.test_loss)
+        return int(self.epoch[int(np.argmax(bad))]) if bad.any() else None
+
 
 @dataclass
 class Trace:
@@ -101,12 +164,16 @@ class Trace:
     id: str
     kind: str  # "injection" or "golden"
     problems: list[str] = field(default_factory=list)
+    n_problems: int = 0  # all problems found; only the first MAX_PROBLEMS are kept
     workload: str | None = None
     config: dict[str, object] = field(default_factory=dict)
     csv: dict[str, str] | None = None
     injection: Injection | None = None
     start_epoch: int | None = None
     first_nonfinite: tuple[int, int] | None = None
+    nonfinite_metric: str | None = None  # TRAIN_LOSS or TEST_LOSS when first_nonfinite is set
+    rejoined_epoch: int | None = None
+    mitigation: str = NO_MITIGATION
     curves: Curves | None = None
     golden_sha256: str | None = None
     golden_checkpoint_path: str | None = None
@@ -119,9 +186,9 @@ class Trace:
 
     def cfg_int(self, key: str) -> int | None:
         value = self.config.get(key)
-        return (
-            int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-        )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return int(value) if math.isfinite(value) else None
 
     @property
     def steps_per_epoch(self) -> int | None:
@@ -143,12 +210,179 @@ class Trace:
 
     def problem(self, reason: str, line: int | None = None, field_name: str | None = None) -> None:
         """Record why the trace is not usable as a complete run, with file and line/field."""
+        self.n_problems += 1
+        if len(self.problems) >= MAX_PROBLEMS:
+            return
+        where = printable(self.path, 1000)
+        reason = printable(reason)
         if line is not None:
-            self.problems.append(f"{self.path}:{line}: {reason}")
+            self.problems.append(f"{where}:{line}: {reason}")
         elif field_name is not None:
-            self.problems.append(f"{self.path}: {field_name}: {reason}")
+            self.problems.append(f"{where}: {printable(field_name, 100)}: {reason}")
         else:
-            self.problems.append(f"{self.path}: {reason}")
+            self.problems.append(f"{where}: {reason}")
+
+    def problem_summary(self) -> str | None:
+        """All kept problems on one line, with the count of those not kept."""
+        if not self.problems:
+            return None
+        more = self.n_problems - len(self.problems)
+        return " | ".join(self.problems) + (f" | ... and {more} more" if more > 0 else "")
+
+
+def read_trace_bytes(trace: Trace) -> bytes | None:
+    """The file's bytes, or None with a problem recorded: unreadable, not a regular file
+    (a FIFO would block, a device never end), or larger than MAX_TRACE_BYTES."""
+    try:
+        fd = os.open(trace.path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        trace.problem(f"cannot read: {exc.strerror or exc}")
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            trace.problem("not a regular file")
+            return None
+        if info.st_size > MAX_TRACE_BYTES:
+            trace.problem(
+                f"{info.st_size} bytes, larger than the {MAX_TRACE_BYTES} bytes a trace may have"
+            )
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_TRACE_BYTES + 1)
+    except OSError as exc:
+        trace.problem(f"cannot read: {exc.strerror or exc}")
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_TRACE_BYTES:  # grew while being read
+        trace.problem(f"larger than the {MAX_TRACE_BYTES} bytes a trace may have")
+        return None
+    return data
+
+
+def _check_ranges(trace: Trace, spe: int, epochs: int) -> None:
+    """Epochs, steps and accuracies of the curves within the run's own bounds, in order."""
+    c = trace.curves
+    assert c is not None
+    for name, values, top in (
+        ("steps[].epoch", c.step_epoch, epochs),
+        ("steps[].step", c.step_step, spe),
+        ("epochs[].epoch", c.epoch, epochs),
+    ):
+        bad = (values < 0) | (values >= top)
+        if bad.any():
+            trace.problem(
+                f"{int(values[int(np.argmax(bad))])} is outside 0..{top - 1}", field_name=name
+            )
+            return
+    for name, values in (
+        ("steps[].accuracy", c.step_accuracy),
+        ("epochs[].train_accuracy", c.train_accuracy),
+        ("epochs[].test_accuracy", c.test_accuracy),
+    ):
+        with np.errstate(invalid="ignore"):
+            bad = (values < 0) | (values > 1)
+        if bad.any():
+            trace.problem(
+                f"{float(values[int(np.argmax(bad))])!r} is not in [0, 1]", field_name=name
+            )
+            return
+    order = c.step_epoch.astype(np.int64) * spe + c.step_step
+    if order.size > 1 and not (np.diff(order) > 0).all():
+        trace.problem("steps are not in training order", field_name="steps")
+    elif c.epoch.size > 1 and not (np.diff(c.epoch) > 0).all():
+        trace.problem("epochs are not in training order", field_name="epochs")
+
+
+def _check_injection(trace: Trace, spe: int, epochs: int) -> None:
+    """The injection's epoch, step, replica and elements within the run and the operand."""
+    inj = trace.injection
+    assert inj is not None
+    if not (0 <= inj.epoch < epochs and 0 <= inj.step < spe):
+        trace.problem(
+            f"epoch {inj.epoch} step {inj.step} is outside the run "
+            f"(epochs 0..{epochs - 1}, steps 0..{spe - 1})",
+            field_name="injection",
+        )
+        return
+    replicas = trace.cfg_int("replicas")
+    if inj.replica is not None and replicas is not None and inj.replica >= replicas:
+        trace.problem(f"{inj.replica} >= {replicas} replicas", field_name="injection.replica")
+    shape = inj.shape
+    size = math.prod(shape) if shape else None
+    for i, pos in enumerate(inj.positions):
+        if shape is not None and (
+            len(pos) != len(shape) or any(p >= d for p, d in zip(pos, shape, strict=False))
+        ):
+            trace.problem(
+                f"{tuple(pos)} is not a position in shape {tuple(shape)}",
+                field_name=f"injection.positions[{i}]",
+            )
+            return
+    if inj.range_first is not None and inj.range_last is not None:
+        if inj.range_first > inj.range_last:
+            trace.problem(
+                f"first {inj.range_first} > last {inj.range_last}", field_name="injection.range"
+            )
+        elif size is not None and inj.range_last >= size:
+            trace.problem(
+                f"last {inj.range_last} is outside the {size} elements of shape {tuple(shape)}",
+                field_name="injection.range",
+            )
+    if inj.count is not None and size is not None and inj.count > size:
+        trace.problem(
+            f"{inj.count} elements, more than the {size} of shape {tuple(shape)}",
+            field_name="injection.count",
+        )
+
+
+def _check_nonfinite(trace: Trace, spe: int) -> None:
+    """The recorded first non-finite value agrees with the curves; a non-finite test loss that
+    older traces did not record (training went on) is taken as the end of the run, as the
+    artifact stops there."""
+    c = trace.curves
+    assert c is not None
+    train = c.first_nonfinite_step()
+    test_epoch = c.first_nonfinite_test_epoch()
+    test = None if test_epoch is None else (test_epoch, spe - 1)
+    recorded, metric = trace.first_nonfinite, trace.nonfinite_metric
+    if recorded is None:
+        if train is not None:
+            trace.problem(
+                f"no non-finite loss recorded, but the loss at epoch {train[0]} step "
+                f"{train[1]} is non-finite",
+                field_name="first_nonfinite",
+            )
+            return
+    elif metric == TEST_LOSS:
+        if test is None or recorded != test:
+            seen = "none" if test is None else f"epoch {test[0]}"
+            trace.problem(
+                f"records a non-finite test loss at epoch {recorded[0]} step {recorded[1]}; "
+                f"the epochs show {seen} (the step must be the epoch's last, {spe - 1})",
+                field_name="first_nonfinite",
+            )
+            return
+        if train is not None:
+            trace.problem(
+                f"a non-finite test loss ended the run, yet the training loss at epoch "
+                f"{train[0]} step {train[1]} is non-finite too",
+                field_name="first_nonfinite",
+            )
+            return
+    elif recorded != train:
+        seen = "no non-finite step" if train is None else f"epoch {train[0]} step {train[1]}"
+        trace.problem(
+            f"records a non-finite loss at epoch {recorded[0]} step {recorded[1]}, the steps "
+            f"show {seen}",
+            field_name="first_nonfinite",
+        )
+        return
+    if test is not None and (trace.first_nonfinite is None or test < trace.first_nonfinite):
+        trace.first_nonfinite, trace.nonfinite_metric = test, TEST_LOSS
+    elif trace.first_nonfinite is not None and trace.nonfinite_metric is None:
+        trace.nonfinite_metric = TRAIN_LOSS
 
 
 def check_consistency(trace: Trace) -> None:
@@ -158,17 +392,16 @@ def check_consistency(trace: Trace) -> None:
         trace.problem("missing or non-positive steps per epoch", field_name="steps_per_epoch")
     if epochs is None or epochs <= 0:
         trace.problem("missing or non-positive number of epochs", field_name="epochs")
-    if trace.curves is None:
+    if trace.curves is None or trace.problems or spe is None or epochs is None:
         return
-    observed = trace.curves.first_nonfinite_step()
-    if trace.first_nonfinite is None and observed is not None:
-        trace.problem(
-            f"no non-finite loss recorded, but the loss at epoch {observed[0]} step "
-            f"{observed[1]} is non-finite",
-            field_name="first_nonfinite",
-        )
+    _check_ranges(trace, spe, epochs)
+    if trace.problems:
+        return
+    _check_nonfinite(trace, spe)
     inj = trace.injection
-    if inj is not None and trace.first_nonfinite is not None and spe:
+    if inj is not None and not trace.problems:
+        _check_injection(trace, spe, epochs)
+    if inj is not None and trace.first_nonfinite is not None:
         nf = trace.first_nonfinite[0] * spe + trace.first_nonfinite[1]
         if nf < inj.epoch * spe + inj.step:
             trace.problem(
@@ -177,7 +410,19 @@ def check_consistency(trace: Trace) -> None:
                 f"{inj.step})",
                 field_name="first_nonfinite",
             )
-    if trace.problems or epochs is None:
+    if trace.rejoined_epoch is not None:
+        if trace.first_nonfinite is not None:
+            trace.problem(
+                "a run that rejoined the golden state cannot have a non-finite loss",
+                field_name="rejoined_golden",
+            )
+        elif inj is not None and not inj.epoch <= trace.rejoined_epoch < epochs:
+            trace.problem(
+                f"epoch {trace.rejoined_epoch} is outside epochs {inj.epoch}..{epochs - 1} "
+                "(from the injection to the end)",
+                field_name="rejoined_golden",
+            )
+    if trace.problems:
         return
     last = trace.final_epoch_index()
     if trace.first_nonfinite is None:

@@ -131,8 +131,8 @@ def make_table(path: str, rows: int, seed: int = 11) -> None:
 
 def bench_table(rows: int) -> float:
     """Seconds to read the table, classify every row and compute all grouped rates."""
+    from analysis.groups import distribution_with_goodman, grouped_rates, outcome_counts
     from analysis.outcomes import FEATURE_COLUMNS, Thresholds, classify_frame
-    from analysis.rates import distribution_with_goodman, grouped_rates, outcome_counts
     from analysis.stats import METHODS
     from analysis.table import read_results
 

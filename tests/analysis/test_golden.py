@@ -12,7 +12,7 @@ from analysis import synthetic as syn
 from analysis.collect import classify, load_goldens
 from analysis.errors import InputError
 from analysis.ingest import IngestOptions
-from analysis.load import load_trace
+from analysis.tracefiles import load_trace
 
 
 def test_artifact_immediate_trace_is_immediate(artifact_traces: Path) -> None:

@@ -53,6 +53,7 @@ def test_labels_are_exactly_the_agreed_ones() -> None:
         "Incomplete",
     }
     assert [r.label for r in RULES] == [
+        MASKED,  # rejoined the golden state
         IMMEDIATE,
         SHORT_TERM,
         LATE,
@@ -62,6 +63,7 @@ def test_labels_are_exactly_the_agreed_ones() -> None:
         SLOW_DEGRADE,
     ]
     assert OUTCOMES[0] == MASKED and INCOMPLETE not in OUTCOMES
+    assert len(OUTCOMES) == len(set(OUTCOMES)) == 7
 
 
 # --- INFs/NaNs ------------------------------------------------------------------------------

@@ -84,6 +84,8 @@ def test_inconsistent_first_nonfinite(tmp_path: Path, campaign) -> None:
 def test_not_a_trace(tmp_path: Path) -> None:
     path = tmp_path / "workload.json"
     path.write_text('{"name": "resnet18_small"}')
-    assert "format: not an fi-trace record" in parse_json(str(path)).problems[0]
+    assert parse_json(str(path)).problems == [
+        f"{path}: format: not an fi-trace/1 record (format is None)"
+    ]
     path.write_text("[1, 2]")
-    assert parse_json(str(path)).problems == [f"{path}:1: not a JSON object"]
+    assert parse_json(str(path)).problems == [f"{path}: record: not a JSON object"]

@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 
 from analysis import synthetic as syn
-from analysis.load import load_trace
 from analysis.parse_text import parse_text
+from analysis.tracefiles import load_trace
 
 
 def test_artifact_fault_free(artifact_traces: Path) -> None:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from analysis.errors import InputError
+from analysis.groups import compare_groups, grouped_rates, outcome_counts
 from analysis.outcomes import IMMEDIATE, INCOMPLETE, MASKED, OUTCOMES, SLOW_DEGRADE
-from analysis.rates import compare_groups, grouped_rates, outcome_counts
 from analysis.stats import proportion_ci
 from analysis.tables import rates_markdown, summary_markdown, write_csv
 

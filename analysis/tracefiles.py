@@ -8,25 +8,19 @@ from analysis.artifact_csv import csv_path_for, enrich_from_csv
 from analysis.errors import InputError
 from analysis.parse_json import parse_json
 from analysis.parse_text import parse_text
-from analysis.trace import Trace
+from analysis.trace import Trace, read_trace_bytes
 
 TRACE_SUFFIXES = (".json", ".txt")
 
 
 def load_trace(path: str, num_classes: int = 10, csv_dir: str | None = None) -> Trace:
     """Read one trace file, choosing the parser by content (JSON starts with '{')."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        trace = Trace(
-            path=path,
-            fmt="unknown",
-            id=os.path.splitext(os.path.basename(path))[0],
-            kind="injection",
-        )
-        trace.problem(f"cannot read: {exc.strerror}")
-        return trace
+    probe = Trace(
+        path=path, fmt="unknown", id=os.path.splitext(os.path.basename(path))[0], kind="injection"
+    )
+    data = read_trace_bytes(probe)
+    if data is None:
+        return probe
     if path.endswith(".json") or data.lstrip()[:1] == b"{":
         return parse_json(path, data)
     trace = parse_text(path, data, num_classes=num_classes)
@@ -37,8 +31,34 @@ def load_trace(path: str, num_classes: int = 10, csv_dir: str | None = None) -> 
     return trace
 
 
-def discover_traces(inputs: list[str]) -> tuple[list[str], int]:
-    """Expand directories into their trace files (sorted, not recursive).
+def _is_trace_name(name: str) -> bool:
+    # Hidden files are never traces: writers use ".<name>.<random>.tmp" until the rename.
+    return name.endswith(TRACE_SUFFIXES) and not name.startswith(".")
+
+
+def _trace_files_in(folder: str, recursive: bool) -> tuple[list[str], int]:
+    """Trace files of one folder (and its sub-folders), sorted; a run written in both formats
+    is listed once, as its JSON record. Returns the paths and the text duplicates skipped."""
+    files: list[str] = []
+    skipped = 0
+    walk = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
+    for root, dirs, names in walk:
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        names = sorted(n for n in names if _is_trace_name(n))
+        stems_with_json = {n[:-5] for n in names if n.endswith(".json")}
+        for name in names:
+            if name.endswith(".txt") and name[:-4] in stems_with_json:
+                skipped += 1
+                continue
+            path = os.path.join(root, name)
+            if recursive and not os.path.isfile(path):
+                continue
+            files.append(path)
+    return files, skipped
+
+
+def discover_traces(inputs: list[str], recursive: bool = False) -> tuple[list[str], int]:
+    """Expand directories into their trace files (sorted; sub-folders too when recursive).
 
     A run written in both formats (``X.json`` and ``X.txt`` in one directory) is read once,
     from the JSON record. Returns the paths and how many text duplicates were skipped.
@@ -48,14 +68,11 @@ def discover_traces(inputs: list[str]) -> tuple[list[str], int]:
     skipped = 0
     for item in inputs:
         if os.path.isdir(item):
-            names = sorted(n for n in os.listdir(item) if n.endswith(TRACE_SUFFIXES))
-            stems_with_json = {n[:-5] for n in names if n.endswith(".json")}
-            files = []
-            for name in names:
-                if name.endswith(".txt") and name[:-4] in stems_with_json:
-                    skipped += 1
-                    continue
-                files.append(os.path.join(item, name))
+            try:
+                files, n = _trace_files_in(item, recursive)
+            except OSError as exc:
+                raise InputError(item, None, f"cannot list: {exc.strerror}") from exc
+            skipped += n
         elif os.path.isfile(item):
             files = [item]
         else:
