@@ -1,17 +1,59 @@
 """Command line: ``python -m analysis <command> ...`` (also installed as ``fi-analysis``).
 
-Bad input is one line on stderr, ``<file>: <field>: <reason>`` (or ``<argument>: <reason>``),
-and exit status 2, with no output file written. Heavy libraries are imported per command.
+Exit statuses (docs/interfaces.md has the contract of every command): 0 success; 2 bad input,
+one line on stderr, ``<file>: <field>: <reason>`` (or ``<argument>: <reason>``), no output
+written; 130 / 143 interrupted by SIGINT / SIGTERM, one line, no output written; 1 an error
+that is not the input's (a full disk, a bug), one line. Never a traceback (set
+FI_ANALYSIS_DEBUG=1 to see one). Output paths are checked before any work. Heavy libraries are
+imported per command.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from analysis import __version__
-from analysis.errors import InputError
+from analysis.errors import InputError, one_line
+from analysis.outputs import check_distinct, check_output_dir, check_output_file
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2) like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {one_line(message)}\n")
+
+
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) while a command runs; a BaseException so nothing swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM raises Interrupted (so temporary outputs are removed on the way out) for the
+    duration of a command; handlers are restored after (main() may be called in-process)."""
+    try:
+        old = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _columns(text: str) -> list[str]:
@@ -48,14 +90,15 @@ def _add_threshold_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_trace_args(p: argparse.ArgumentParser) -> None:
+def _add_trace_args(p: argparse.ArgumentParser, golden_required: bool = True) -> None:
     g = p.add_argument_group("reading traces")
     g.add_argument(
         "--golden",
         nargs="+",
-        required=True,
+        required=golden_required,
         metavar="GOLDEN_TRACE",
-        help="fault-free traces (files, or golden output directories)",
+        help="fault-free traces (files, or golden output directories)"
+        + ("" if golden_required else "; default: found from the traces' golden checkpoint"),
     )
     g.add_argument(
         "--num-classes", type=int, default=10, help="number of classes for text traces (default 10)"
@@ -109,6 +152,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def cmd_collect(args: argparse.Namespace) -> int:
     from analysis.collect import collect
 
+    check_output_file(args.out, "--out")
+    if args.curves:
+        check_output_file(args.curves, "--curves")
+    check_distinct({"--out": args.out, "--curves": args.curves}, [*args.traces, *args.golden])
     summary = collect(
         args.traces,
         args.golden,
@@ -128,6 +175,10 @@ def cmd_rates(args: argparse.Namespace) -> int:
     from analysis.table import read_results
     from analysis.tables import rates_markdown, write_csv, write_markdown
 
+    check_output_file(args.out, "--out")
+    if args.markdown:
+        check_output_file(args.markdown, "--markdown")
+    check_distinct({"--out": args.out, "--markdown": args.markdown}, [args.table])
     by = _columns(args.by)
     df = read_results(args.table, needed_columns(by))
     rates = grouped_rates(
@@ -150,6 +201,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from analysis.table import read_results
     from analysis.tables import summary_markdown, write_markdown
 
+    if args.out:
+        check_output_file(args.out, "--out")
+        check_distinct({"--out": args.out}, [args.table])
     by = _columns(args.by)
     df = read_results(args.table, needed_columns(by))
     text = summary_markdown(df, args.confidence, by)
@@ -181,6 +235,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_figures(args: argparse.Namespace) -> int:
     from analysis.figures import write_figures
 
+    check_output_dir(args.out_dir, "--out-dir")
+    check_distinct({"--out-dir": args.out_dir}, [args.table, args.curves, *args.golden])
     written = write_figures(
         args.table,
         args.curves,
@@ -198,8 +254,27 @@ def cmd_figures(args: argparse.Namespace) -> int:
 def cmd_captions(args: argparse.Namespace) -> int:
     from analysis.captions import write_captions
 
+    check_output_dir(args.out_dir, "--out-dir")
     for path in write_captions(args.out_dir):
         print(path)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from analysis.campaign_status import campaign_status, format_status
+
+    status = campaign_status(
+        args.results_dir,
+        golden=args.golden,
+        csv_dir=args.csv_dir,
+        by=_columns(args.by),
+        method=args.method,
+        confidence=args.confidence,
+        thresholds=_thresholds(args),
+        num_classes=args.num_classes,
+        jobs=_jobs(args),
+    )
+    sys.stdout.write(format_status(status))
     return 0
 
 
@@ -219,7 +294,7 @@ def cmd_interval(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fi-analysis",
         description="Analyse fault-injection traces: outcomes, rates with intervals, figures.",
         epilog="Arguments can be read from a file, one per line: @FILE (for long trace lists).",
@@ -298,6 +373,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(func=cmd_captions)
 
+    p = sub.add_parser(
+        "status",
+        help="a running campaign: injections done and left, time left, provisional rates",
+    )
+    p.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results/default")
+    p.add_argument(
+        "--by", default="stage", help="rates per group of these columns too (default stage)"
+    )
+    p.add_argument("--method", default="wilson", choices=["wilson", "clopper-pearson", "jeffreys"])
+    p.add_argument("--confidence", type=float, default=0.95)
+    _add_trace_args(p, golden_required=False)
+    _add_threshold_args(p)
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("sample-size", help="injections needed for a margin of error")
     p.add_argument("--margin", type=float, required=True, help="e, in (0, 1)")
     p.add_argument("--confidence", type=float, required=True, help="in (0, 1)")
@@ -314,11 +403,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status."""
+    """Run one command; returns the exit status (see the module docstring)."""
     args = build_parser().parse_args(argv)
+    prog = f"fi-analysis {args.command}"
     try:
-        return int(args.func(args))
+        with _signals():
+            return int(args.func(args))
     except InputError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(f"{prog}: interrupted ({name}): no output written", file=sys.stderr)
+        return SIGNAL_STATUS.get(signum, 128 + signum)
+    except BrokenPipeError:  # e.g. `fi-analysis classify ... | head`
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        if os.environ.get("FI_ANALYSIS_DEBUG"):
+            raise
+        kind = "cannot write or read a file" if isinstance(exc, OSError) else "internal error"
+        print(f"{prog}: {kind}: {type(exc).__name__}: {one_line(str(exc))}", file=sys.stderr)
+        return 1

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 import matplotlib
 
-matplotlib.use("Agg", force=True)
+# Agg (no display, byte-stable files) unless pyplot or a backend was set up already, e.g. by a
+# notebook's inline backend, which draws with Agg too.
+if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+    matplotlib.use("Agg", force=True)
 
 import matplotlib.pyplot as plt
 import seaborn as sns
@@ -29,17 +33,22 @@ from analysis.outcomes import (
     SLOW_DEGRADE,
 )
 
-_PALETTE = sns.color_palette("colorblind", 10)
+# One colour per outcome in every figure: the Okabe-Ito palette (Okabe and Ito, "Color
+# Universal Design", 2008), designed to stay distinguishable with every common form of colour
+# blindness; grey for incomplete runs. tests/analysis/test_figures.py checks the simulated
+# protan, deutan and tritan views.
 OUTCOME_COLORS = {
-    MASKED: _PALETTE[2],
-    IMMEDIATE: _PALETTE[3],
-    SHORT_TERM: _PALETTE[1],
-    LATE: _PALETTE[8],
-    SHARP_DEGRADE: _PALETTE[4],
-    SLOW_DEGRADE: _PALETTE[0],
-    LOW_TEST: _PALETTE[9],
-    INCOMPLETE: _PALETTE[7],
+    MASKED: "#009E73",  # bluish green
+    IMMEDIATE: "#D55E00",  # vermillion
+    SHORT_TERM: "#E69F00",  # orange
+    LATE: "#F0E442",  # yellow
+    SHARP_DEGRADE: "#CC79A7",  # reddish purple
+    SLOW_DEGRADE: "#0072B2",  # blue
+    LOW_TEST: "#56B4E9",  # sky blue
+    INCOMPLETE: "#555555",  # dark grey (light grey is too close to purple for deutans)
 }
+# Stages are told apart by hatching, so that bar colours always mean outcomes.
+STAGE_HATCHES = ("", "////", "....", "xxxx")
 GOLDEN_TRAIN = "0.55"
 GOLDEN_TEST = "#d8b98a"
 

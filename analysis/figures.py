@@ -12,14 +12,26 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from matplotlib.patches import Patch
 
-from analysis.captions import write_captions
+from analysis.atomic import write_text_atomic
+from analysis.captions import CAPTIONS
 from analysis.errors import InputError
-from analysis.figstyle import GOLDEN_TEST, GOLDEN_TRAIN, OUTCOME_COLORS, plt, save, sns, style
+from analysis.figstyle import (
+    GOLDEN_TEST,
+    GOLDEN_TRAIN,
+    OUTCOME_COLORS,
+    STAGE_HATCHES,
+    plt,
+    save,
+    sns,
+    style,
+)
 from analysis.golden import band_key
 from analysis.groups import MISSING, outcome_counts
 from analysis.outcomes import INCOMPLETE, MASKED, OUTCOMES, UNEXPECTED
-from analysis.stats import proportion_ci_array
+from analysis.outputs import replaced_dir
+from analysis.stats import normal_quantile, proportion_ci_array
 from analysis.table import read_results
 from analysis.trace import Trace
 from analysis.tracefiles import golden_files, load_trace
@@ -58,13 +70,14 @@ def _ci(k: np.ndarray, n: np.ndarray, confidence: float) -> tuple[np.ndarray, np
     return proportion_ci_array(k, n, "wilson", confidence)
 
 
-def fig_outcomes_by_workload_stage(df: pd.DataFrame, confidence: float) -> plt.Figure:
-    """Rates per outcome, stage as hue, one row of panels per workload, Wilson whiskers."""
+def fig_outcomes_by_workload_stage(df: pd.DataFrame, confidence: float = 0.95) -> plt.Figure:
+    """Rates per outcome (bar colour = outcome), stages side by side told apart by hatching,
+    one row of panels per workload, Wilson whiskers."""
     counts = outcome_counts(_complete(df), ["workload", "stage"])
     counts = counts[counts["n"] > 0]
     workloads = sorted(counts["workload"].astype(str).unique(), key=_natural_key)
     stages = sorted(counts["stage"].astype(str).unique(), key=_natural_key)
-    colors = dict(zip(stages, sns.color_palette("deep", len(stages)), strict=True))
+    hatches = {s: STAGE_HATCHES[i % len(STAGE_HATCHES)] for i, s in enumerate(stages)}
     fig, axes = plt.subplots(
         len(workloads),
         2,
@@ -76,6 +89,7 @@ def fig_outcomes_by_workload_stage(df: pd.DataFrame, confidence: float) -> plt.F
     width = 0.8 / max(1, len(stages))
     for row, workload in enumerate(workloads):
         sub = counts[counts["workload"].astype(str) == workload]
+        legend = []
         for col, outcomes in enumerate([(MASKED,), UNEXPECTED]):
             ax = axes[row][col]
             x = np.arange(len(outcomes))
@@ -91,24 +105,39 @@ def fig_outcomes_by_workload_stage(df: pd.DataFrame, confidence: float) -> plt.F
                     x + (i - (len(stages) - 1) / 2) * width,
                     100 * rate,
                     width,
-                    color=colors[stage],
-                    label=f"{stage} (n={n})",
+                    color=[OUTCOME_COLORS[o] for o in outcomes],
+                    hatch=hatches[stage],
+                    edgecolor="0.25",
+                    linewidth=0.5,
                     yerr=100 * np.vstack([rate - low, high - rate]),
                     capsize=2,
                     error_kw={"elinewidth": 0.8, "capthick": 0.8},
                 )
+                if col == 1:
+                    legend.append(
+                        Patch(
+                            facecolor="white",
+                            edgecolor="0.25",
+                            hatch=hatches[stage],
+                            label=f"{stage} (n={n})",
+                        )
+                    )
             ax.set_xticks(
                 x,
                 [o.replace(" INFs/NaNs", "\nINFs/NaNs") for o in outcomes],
                 rotation=0 if col == 0 else 30,
                 ha="center" if col == 0 else "right",
             )
-            ax.set_ylabel("runs (%)" if col == 0 else "")
+            ax.set_ylabel("runs (% of complete runs)" if col == 0 else "")
             ax.set_ylim(bottom=0)
             if col == 1:
                 ax.set_title(f"{workload}: unexpected outcomes", loc="left")
                 ax.legend(
-                    title="stage", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
+                    handles=legend,
+                    title="stage (hatching)",
+                    loc="upper left",
+                    bbox_to_anchor=(1.01, 1.0),
+                    frameon=False,
                 )
             else:
                 ax.set_title("Masked", loc="left")
@@ -116,7 +145,7 @@ def fig_outcomes_by_workload_stage(df: pd.DataFrame, confidence: float) -> plt.F
     return fig
 
 
-def fig_rates_by_fmodel(df: pd.DataFrame, confidence: float) -> plt.Figure:
+def fig_rates_by_fmodel(df: pd.DataFrame, confidence: float = 0.95) -> plt.Figure:
     """Stacked unexpected-outcome rates per fault model with a whisker for their total."""
     counts = outcome_counts(_complete(df), ["fmodel"])
     counts = counts[counts["n"] > 0]
@@ -145,7 +174,7 @@ def fig_rates_by_fmodel(df: pd.DataFrame, confidence: float) -> plt.Figure:
     )
     ax.set_yticks(y, [f"{f} (n={m})" for f, m in zip(counts["fmodel"], n, strict=True)])
     ax.invert_yaxis()
-    ax.set_xlabel("runs with an unexpected outcome (%)")
+    ax.set_xlabel("runs with an unexpected outcome (% of complete runs)")
     ax.set_xlim(left=0)
     fig.legend(loc="outside lower center", ncols=3, frameon=False)
     ax.set_title("Unexpected outcomes per fault model", loc="left")
@@ -189,7 +218,7 @@ def fig_layer_heatmap(df: pd.DataFrame) -> plt.Figure:
         fmt="",
         linewidths=0.3,
         annot_kws={"fontsize": 6},
-        cbar_kws={"label": "runs (%)"},
+        cbar_kws={"label": "runs (% of the layer's complete runs)"},
     )
     ax.set_xlabel("")
     ax.set_ylabel("")
@@ -255,8 +284,8 @@ def fig_magnitude_vs_outcome(df: pd.DataFrame) -> plt.Figure:
         ax.text(xi, 101, f"n={int(m)}", ha="center", va="bottom", fontsize=6)
     ax.set_xticks(x, counts["magnitude"].tolist(), rotation=30, ha="right")
     ax.set_ylim(0, 108)
-    ax.set_ylabel("runs (%)")
-    ax.set_xlabel("largest |injected value|")
+    ax.set_ylabel("runs (% of the bin's runs)")
+    ax.set_xlabel("largest absolute injected value (bins of four decades, dimensionless)")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_title("Outcome against the magnitude of the injected value", loc="left")
     return fig
@@ -364,27 +393,35 @@ def fig_example_curves(df: pd.DataFrame, curves_path: str, goldens: list[Trace])
         ax.set_xlim(0, float(row["epochs"]))
         ax.set_ylim(0, 1)
         ax.set_title(f"{outcome}: {os.path.basename(str(row['trace']))}", loc="left", fontsize=7)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy")
+        ax.set_xlabel("training time (epochs)")
+        ax.set_ylabel("accuracy (fraction)")
     axes.flat[0].legend(loc="lower right", frameon=False, fontsize=6)
     return fig
 
 
 def fig_artifact_examples(traces: list[Trace]) -> plt.Figure:
-    """Loss and accuracy per step of the artifact's traces on shared axes."""
+    """Loss and accuracy per step of the artifact's traces on shared axes.
+
+    Outcome colours mean outcomes everywhere, and these runs are not classified here: the
+    golden run is grey, injection runs black, told apart by line style."""
     fig, (ax_loss, ax_acc) = plt.subplots(
         2, 1, figsize=(7.0, 4.6), sharex=True, layout="constrained"
     )
-    palette = sns.color_palette("colorblind", max(2, len(traces)))
-    for i, t in enumerate(traces):
+    styles = ("-", "--", "-.", ":")
+    n_injection = 0
+    for t in traces:
         assert t.curves is not None
         spe = float(t.steps_per_epoch or 1)
         x = (t.curves.step_epoch * spe + t.curves.step_step + 1) / spe
-        color = "0.35" if t.kind == "golden" else palette[(i + 1) % len(palette)]
-        label = t.id if t.kind == "golden" else f"{t.id} (injection)"
+        if t.kind == "golden":
+            color, ls, label = GOLDEN_TRAIN, "-", f"{t.id} (fault-free)"
+        else:
+            color, ls = "black", styles[n_injection % len(styles)]
+            label = f"{t.id} (injection)"
+            n_injection += 1
         loss = np.where(np.isfinite(t.curves.step_loss), t.curves.step_loss, np.nan)
-        ax_loss.plot(x, loss, color=color, lw=0.6, label=label)
-        ax_acc.plot(x, t.curves.step_accuracy, color=color, lw=0.6, label=label)
+        ax_loss.plot(x, loss, color=color, lw=0.6, ls=ls, label=label)
+        ax_acc.plot(x, t.curves.step_accuracy, color=color, lw=0.6, ls=ls, label=label)
         if t.injection is not None:
             for ax in (ax_loss, ax_acc):
                 ax.axvline(
@@ -406,9 +443,9 @@ def fig_artifact_examples(traces: list[Trace]) -> plt.Figure:
                 mew=1.5,
                 label="loss is NaN",
             )
-    ax_loss.set_ylabel("training loss")
-    ax_acc.set_ylabel("training accuracy")
-    ax_acc.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss (cross-entropy, nats)")
+    ax_acc.set_ylabel("training accuracy (fraction)")
+    ax_acc.set_xlabel("training time (epochs)")
     ax_loss.legend(loc="upper right", frameon=False)
     ax_loss.set_title("Artifact traces: fault-free run and immediate INF/NaN replay", loc="left")
     return fig
@@ -429,6 +466,34 @@ def load_artifact_traces(directory: str, num_classes: int = 10) -> list[Trace]:
     return traces
 
 
+def _run_counts(df: pd.DataFrame, goldens: list[Trace], artifact: list[Trace] | None) -> dict:
+    """For each figure, the sentence of its caption that says from how many runs it is drawn."""
+    total = len(df)
+    complete = int((df["outcome"] != INCOMPLETE).sum())
+    left_out = f"{total - complete} incomplete run(s) left out" if total > complete else ""
+    base = f"Drawn from {complete} complete run(s)" + (f" ({left_out})." if left_out else ".")
+    mags = df.loc[df["outcome"] != INCOMPLETE, "max_abs_injected"]
+    with_mag = int(mags.notna().sum())
+    examples = int(df.loc[df["outcome"] != INCOMPLETE, "outcome"].nunique())
+    counts = {
+        "outcomes_by_workload_stage": base,
+        "rates_by_fmodel": base,
+        "layer_heatmap": base,
+        "magnitude_vs_outcome": (
+            f"Drawn from {with_mag} complete run(s) with a recorded injected value"
+            + (f" ({complete - with_mag} without one left out)" if complete > with_mag else "")
+            + (f"; {left_out}." if left_out else ".")
+        ),
+        "example_curves": (
+            f"{examples} example run(s), one per outcome present among {complete} complete "
+            f"run(s); the band spans {len(goldens)} golden run(s)."
+        ),
+    }
+    if artifact is not None:
+        counts["artifact_examples"] = f"Drawn from the artifact's {len(artifact)} trace(s)."
+    return counts
+
+
 def write_figures(
     table: str,
     curves: str,
@@ -438,7 +503,12 @@ def write_figures(
     confidence: float = 0.95,
     num_classes: int = 10,
 ) -> list[str]:
-    """Draw every figure into ``out_dir`` (PNG, PDF and a .rst caption each)."""
+    """Draw every figure into ``out_dir`` (PNG, PDF and a .rst caption each).
+
+    The figures are drawn into a new directory beside ``out_dir`` that replaces it only when
+    all are written: a failure or an interrupt leaves ``out_dir`` as it was.
+    """
+    normal_quantile(confidence)  # a bad confidence is refused before anything is read
     df = read_results(table, TABLE_COLUMNS)
     goldens = [load_trace(p, num_classes) for p in golden_files(list(golden))]
     for g in goldens:
@@ -447,9 +517,9 @@ def write_figures(
     if not os.path.isfile(curves):
         raise InputError(curves, "--curves", "no such file")
     artifact = load_artifact_traces(artifact_traces, num_classes) if artifact_traces else None
-    written: list[str] = []
-    names = []
-    with style():
+    counts = _run_counts(df, goldens, artifact)
+    names: list[str] = []
+    with replaced_dir(out_dir) as tmp, style():
         for name, draw in (
             ("outcomes_by_workload_stage", lambda: fig_outcomes_by_workload_stage(df, confidence)),
             ("rates_by_fmodel", lambda: fig_rates_by_fmodel(df, confidence)),
@@ -457,10 +527,11 @@ def write_figures(
             ("magnitude_vs_outcome", lambda: fig_magnitude_vs_outcome(df)),
             ("example_curves", lambda: fig_example_curves(df, curves, goldens)),
         ):
-            written += save(draw(), out_dir, name)
+            save(draw(), str(tmp), name)
             names.append(name)
         if artifact is not None:
-            written += save(fig_artifact_examples(artifact), out_dir, "artifact_examples")
+            save(fig_artifact_examples(artifact), str(tmp), "artifact_examples")
             names.append("artifact_examples")
-    written += write_captions(out_dir, tuple(names))
-    return written
+        for name in names:
+            write_text_atomic(tmp / f"{name}.rst", f"{CAPTIONS[name]} {counts[name]}\n")
+    return [os.path.join(out_dir, f"{n}.{ext}") for n in names for ext in ("png", "pdf", "rst")]

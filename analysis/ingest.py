@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -22,7 +23,7 @@ from analysis.errors import InputError
 from analysis.golden import GoldenSet
 from analysis.outcomes import Thresholds, classify_rows
 from analysis.rows import summary_row
-from analysis.trace import Curves
+from analysis.trace import Curves, Trace, printable
 from analysis.tracefiles import load_trace
 
 
@@ -47,7 +48,7 @@ class Chunk:
 
     rows: list[dict[str, Any]] = field(default_factory=list)  # summary rows, classified
     runs: list[tuple[str, str, str, Curves, int]] = field(default_factory=list)  # for curves
-    problems: list[str] = field(default_factory=list)  # per-trace problems (incomplete runs)
+    problems: list[str] = field(default_factory=list)  # one line per incomplete trace
     notes: list[str] = field(default_factory=list)  # skipped files
     error: InputError | None = None  # a campaign-level error: stop
 
@@ -60,12 +61,30 @@ def _init_worker(golden: GoldenSet, options: IngestOptions, thresholds: Threshol
     _WORKER = (golden, options, thresholds)
 
 
-def _one(path: str, golden: GoldenSet, options: IngestOptions) -> tuple[str, Any, Curves | None]:
+def _init_pool_worker(golden: GoldenSet, options: IngestOptions, thresholds: Thresholds) -> None:
+    """A worker process: Ctrl-C reaches the whole process group, but only the main process
+    reports it (one line) and stops the pool; the workers ignore it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(golden, options, thresholds)
+
+
+def problem_line(trace: Trace) -> str | None:
+    """The one stderr line of an incomplete trace: its first problem and how many more."""
+    if not trace.problems:
+        return None
+    more = trace.n_problems - 1
+    return trace.problems[0] + (f" (and {more} more problem(s))" if more > 0 else "")
+
+
+def _one(
+    path: str, golden: GoldenSet, options: IngestOptions
+) -> tuple[str, Any, Curves | None, str | None]:
     trace = load_trace(path, options.num_classes, options.csv_dir)
     if trace.kind == "golden" and (trace.fmt == "json" or trace.complete):
-        return "skip", f"{path}: skipped: a fault-free (golden) run, not an injection run", None
+        note = f"{printable(path)}: skipped: a fault-free (golden) run, not an injection run"
+        return "skip", note, None, None
     row = summary_row(trace, golden.reference_for(trace))
-    return "row", row, trace.curves if options.want_curves else None
+    return "row", row, trace.curves if options.want_curves else None, problem_line(trace)
 
 
 def ingest_chunk(paths: list[str]) -> Chunk:
@@ -77,13 +96,13 @@ def ingest_chunk(paths: list[str]) -> Chunk:
     runs: list[tuple[str, str, str, Curves, int]] = []
     try:
         for path in paths:
-            kind, value, curves = _one(path, golden, options)
+            kind, value, curves, problem = _one(path, golden, options)
             if kind == "skip":
                 chunk.notes.append(value)
                 continue
             rows.append(value)
-            if value["problem"]:
-                chunk.problems.extend(value["problem"].split(" | "))
+            if problem is not None:
+                chunk.problems.append(problem)
             if curves is not None:
                 runs.append((path, value["id"], "injection", curves, value["steps_per_epoch"] or 0))
     except InputError as exc:
@@ -130,7 +149,7 @@ def ingest(
     pool = ProcessPoolExecutor(
         min(jobs, len(chunks)),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
+        initializer=_init_pool_worker,
         initargs=(golden, options, thresholds),
     )
     try:

@@ -1,4 +1,4 @@
-"""Synthetic trace records, written exactly as docs/interfaces.md specifies.
+"""Synthetic trace records that follow fi_formats/trace.schema.json (a test checks they do).
 
 For tests, the benchmark and pipeline smoke runs while no real campaign is at hand: the curves
 are simple and fully controlled (every epoch's accuracy can be set), which is what threshold
@@ -63,6 +63,23 @@ def golden_record(
     return rec
 
 
+def _summary(values: list[float]) -> dict[str, float]:
+    """min, max, mean, max_abs as a writer records them (NaN when any value is NaN)."""
+    if not values:
+        return {"min": math.nan, "max": math.nan, "mean": math.nan, "max_abs": math.nan}
+    if any(math.isnan(v) for v in values):
+        return dict.fromkeys(("min", "max", "mean", "max_abs"), math.nan)
+    return {
+        "min": min(values),
+        "max": max(values),
+        "mean": sum(values) / len(values),
+        "max_abs": max(abs(v) for v in values),
+    }
+
+
+SHAPE = [16, 8, 8, 32]
+
+
 def injection_record(
     run_id: str,
     golden: Mapping[str, Any],
@@ -76,11 +93,18 @@ def injection_record(
     train: Mapping[int, float] | None = None,
     test: Mapping[int, float] | None = None,
     nonfinite_at: tuple[int, int] | None = None,
+    nonfinite_test_at: int | None = None,
     injected: list[float] | None = None,
     golden_values: list[float] | None = None,
+    value_range: tuple[int, int] | None = None,
+    rejoined_at: int | None = None,
+    mitigation: str | None = None,
 ) -> dict[str, Any]:
     """An injection run resumed from ``golden``; its epoch accuracies follow the golden run
-    except where ``train``/``test`` override them; the loss turns NaN at ``nonfinite_at``."""
+    except where ``train``/``test`` override them. The training loss turns NaN at
+    ``nonfinite_at`` (epoch, step), or the test loss at the end of epoch ``nonfinite_test_at``.
+    ``value_range`` (first, last flat index) records a run of elements instead of positions;
+    ``rejoined_at`` marks the run as having rejoined the golden state after that epoch."""
     cfg = dict(golden["config"])
     epochs = cfg["epochs"]
     train_acc = [e["train_accuracy"] for e in golden["epochs"]]
@@ -93,7 +117,7 @@ def injection_record(
         layer = "basicblock_2_basic_0_conv2" + ("_grad_in" if stage == "bkwd_inject" else "")
     injected = [2.5e24] if injected is None else injected
     golden_values = golden_values or [1.0] * len(injected)
-    injection = {
+    injection: dict[str, Any] = {
         "stage": stage,
         "fmodel": fmodel,
         "operand": "output",
@@ -101,12 +125,27 @@ def injection_record(
         "layer": layer,
         "epoch": epoch,
         "step": step,
-        "shape": [16, 8, 8, 32],
+        "shape": list(SHAPE),
         "positions": [[i % 16, 3, 3, 5] for i in range(len(injected))],
+        "value_kind": "explicit",
+        "count": len(injected),
         "golden_values": golden_values,
         "injected_values": injected,
         "requested": [repr(v) for v in injected],
+        "golden_summary": _summary(golden_values),
+        "injected_summary": _summary(injected),
     }
+    if value_range is not None:
+        first, last = value_range
+        injection.update(
+            positions=[],
+            golden_values=[],
+            injected_values=[],
+            requested=[],
+            value_kind="copy",
+            range={"first": first, "last": last},
+            count=last - first + 1,
+        )
     rec = _record(
         run_id,
         "injection",
@@ -117,6 +156,7 @@ def injection_record(
         train_acc,
         test_acc,
         nonfinite_at,
+        nonfinite_test_at,
     )
     rec["csv"] = {
         "model": cfg["model"],
@@ -127,7 +167,7 @@ def injection_record(
         "target_epoch": str(epoch),
         "target_step": str(step),
         "inj_pos": "/".join("3" for _ in range(4)),
-        "inj_values": repr(injected[0]),
+        "inj_values": repr(injected[0]) if injected else "",
         "learning_rate": str(cfg["learning_rate"]),
         "seed": str(cfg["seed"]),
         "workload": golden["workload"],
@@ -137,6 +177,8 @@ def injection_record(
         "sha256": golden["checkpoints"][str(epoch - 1)],
     }
     rec["checkpoints"] = None
+    rec["rejoined_golden"] = None if rejoined_at is None else {"epoch": rejoined_at}
+    rec["mitigation"] = None if mitigation is None else {"preset": mitigation}
     return rec
 
 
@@ -150,10 +192,12 @@ def _record(
     train: list[float],
     test: list[float],
     nonfinite_at: tuple[int, int] | None,
+    nonfinite_test_at: int | None = None,
 ) -> dict[str, Any]:
     epochs, spe = cfg["epochs"], cfg["steps_per_epoch"]
     steps: list[dict[str, Any]] = []
     epoch_rows: list[dict[str, Any]] = []
+    first_nonfinite = None
     for e in range(start, epochs):
         stopped = False
         for s in range(spe):
@@ -161,20 +205,27 @@ def _record(
             loss = round(2.3 * (1.0 - train[e]) + 0.05, 5)
             if nonfinite_at is not None and (e, s) == tuple(nonfinite_at):
                 steps.append({"epoch": e, "step": s, "loss": math.nan, "accuracy": acc})
+                first_nonfinite = {"epoch": e, "step": s, "metric": "train_loss"}
                 stopped = True
                 break
             steps.append({"epoch": e, "step": s, "loss": loss, "accuracy": acc})
         if stopped:
             break
+        test_loss = round(2.3 * (1.0 - test[e]) + 0.1, 5)
+        if nonfinite_test_at == e:
+            test_loss = math.nan
+            first_nonfinite = {"epoch": e, "step": spe - 1, "metric": "test_loss"}
         epoch_rows.append(
             {
                 "epoch": e,
                 "train_loss": round(2.3 * (1.0 - train[e]) + 0.05, 5),
                 "train_accuracy": train[e],
-                "test_loss": round(2.3 * (1.0 - test[e]) + 0.1, 5),
+                "test_loss": test_loss,
                 "test_accuracy": test[e],
             }
         )
+        if first_nonfinite is not None:
+            break
     return {
         "format": "fi-trace/1",
         "kind": kind,
@@ -185,9 +236,7 @@ def _record(
         "csv": {},
         "injection": injection,
         "start_epoch": start,
-        "first_nonfinite": None
-        if nonfinite_at is None
-        else {"epoch": nonfinite_at[0], "step": nonfinite_at[1]},
+        "first_nonfinite": first_nonfinite,
         "steps": steps,
         "epochs": epoch_rows,
         "golden_checkpoint": None,
@@ -216,6 +265,37 @@ def _f(x: float) -> str:
     return "nan" if math.isnan(x) else ("inf" if x == math.inf else f"{x:.5f}")
 
 
+def _index(flat: int, shape: list[int]) -> tuple[int, ...]:
+    out = []
+    for d in reversed(shape):
+        out.append(flat % d)
+        flat //= d
+    return tuple(reversed(out))
+
+
+def _injection_lines(inj: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"Inject worker: {inj['replica']}",
+        f"Inject layer: {inj['layer']}",
+        f"Shape for target layer is ({', '.join(map(str, inj['shape']))})",
+    ]
+    if inj.get("range"):
+        first, last = (_index(inj["range"][k], inj["shape"]) for k in ("first", "last"))
+        lines.append(
+            f"Range is {first} to {last}, {inj['count']} elements, Golden data max abs is "
+            f"{inj['golden_summary']['max_abs']!r}, inject data max abs is "
+            f"{inj['injected_summary']['max_abs']!r}"
+        )
+        return lines
+    for pos, g, v in zip(
+        inj["positions"], inj["golden_values"], inj["injected_values"], strict=True
+    ):
+        lines.append(
+            f"Position is ({', '.join(map(str, pos))}), Golden data is {g!r}, inject data is {v!r}"
+        )
+    return lines
+
+
 def text_trace(record: Mapping[str, Any]) -> str:
     """Render a record in the artifact's text format, line for line."""
     cfg = record["config"]
@@ -230,18 +310,7 @@ def text_trace(record: Mapping[str, Any]) -> str:
     ends = {e["epoch"]: e for e in record["epochs"]}
     for s in record["steps"]:
         if inj is not None and (s["epoch"], s["step"]) == (inj["epoch"], inj["step"]):
-            lines += [
-                f"Inject worker: {inj['replica']}",
-                f"Inject layer: {inj['layer']}",
-                f"Shape for target layer is ({', '.join(map(str, inj['shape']))})",
-            ]
-            for pos, g, v in zip(
-                inj["positions"], inj["golden_values"], inj["injected_values"], strict=True
-            ):
-                lines.append(
-                    f"Position is ({', '.join(map(str, pos))}), Golden data is {g!r}, "
-                    f"inject data is {v!r}"
-                )
+            lines += _injection_lines(inj)
         lines.append(
             f"Epoch: {s['epoch']}/{epochs}, step: {s['step']}/{spe}, "
             f"loss: {_f(s['loss'])}, accuracy: {_f(s['accuracy'])}"
@@ -256,6 +325,9 @@ def text_trace(record: Mapping[str, Any]) -> str:
                 f"train accuracy: {_f(e['train_accuracy'])}, valid loss: "
                 f"{_f(e['test_loss'])}, valid accuracy: {_f(e['test_accuracy'])}"
             )
+            if not math.isfinite(e["test_loss"]):
+                lines.append("Encounter NaN! Terminate training!")
+                break
     return "\n".join(lines) + "\n"
 
 

@@ -154,19 +154,31 @@ def curves_table(runs: list[tuple[str, str, str, Curves, int]]) -> pa.Table:
 
 
 def read_results(path: str, columns: list[str] | None = None) -> Any:  # pd.DataFrame
-    """Read (some columns of) a results table as a pandas DataFrame, with clear errors."""
+    """Read (some columns of) a results table as a pandas DataFrame, with clear errors.
+
+    The file must be a results table: every column asked for present, with its type.
+    """
     try:
         schema = pq.read_schema(path)
-    except (OSError, pa.ArrowInvalid) as exc:
+    except (OSError, pa.ArrowException) as exc:
         raise InputError(path, None, f"cannot read the results table: {exc}") from exc
-    if columns is not None:
-        missing = [c for c in columns if c not in schema.names]
-        if missing:
-            raise InputError(path, missing[0], "no such column in the results table")
+    wanted = list(columns) if columns is not None else list(RESULT_SCHEMA.names)
+    for name in wanted:
+        if name not in schema.names:
+            raise InputError(path, name, "no such column in the results table")
+        expected = RESULT_SCHEMA.field(name).type if name in RESULT_SCHEMA.names else None
+        found = schema.field(name).type
+        if expected is not None and found != expected:
+            raise InputError(
+                path, name, f"has type {found}, a results table has {expected}: wrong table?"
+            )
     import pandas as pd  # only readers need pandas (not the ingest workers)
 
     nullable = {pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype()}
-    df = pq.read_table(path, columns=columns).to_pandas(types_mapper=nullable.get)
+    try:
+        df = pq.read_table(path, columns=columns).to_pandas(types_mapper=nullable.get)
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(path, None, f"cannot read the results table: {exc}") from exc
     if len(df) == 0:
         raise InputError(path, None, "the results table has no experiments (empty campaign)")
     return df

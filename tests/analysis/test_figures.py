@@ -54,7 +54,12 @@ def test_figures_are_written_and_byte_stable(campaign, tmp_path: Path, artifact_
         assert (first / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         pdf = (first / f"{name}.pdf").read_bytes()
         assert pdf.startswith(b"%PDF") and b"CreationDate" not in pdf and b"Matplotlib" not in pdf
-        assert (first / f"{name}.rst").read_text() == CAPTIONS[name] + "\n"
+        caption = (first / f"{name}.rst").read_text()
+        assert caption.startswith(CAPTIONS[name] + " ") and caption.endswith(".\n"), caption
+    # The captions say from how many runs each figure is drawn.
+    assert "Drawn from 21 complete run(s)." in (first / "rates_by_fmodel.rst").read_text()
+    assert "recorded injected value" in (first / "magnitude_vs_outcome.rst").read_text()
+    assert "the artifact's 2 trace(s)" in (first / "artifact_examples.rst").read_text()
     assert b"Matplotlib" not in (first / "layer_heatmap.png").read_bytes()
 
     second = tmp_path / "fig2"

@@ -1,0 +1,404 @@
+"""Where a running campaign stands: injections done, time spent and left, provisional rates.
+
+Reads whatever exists under a campaign's results folder, at any moment: trace records appear
+atomically (written under a hidden temporary name, then renamed), so a trace is either there
+whole or not at all, and hidden files are never read. Nothing is written.
+
+Provisional means what it says: a campaign's traces do not arrive in random order. Runs that
+end at an INF/NaN stop early and finish first, so early in a campaign the INF/NaN outcomes are
+over-represented; the intervals cover the runs done so far, not the campaign.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analysis.collect import load_goldens
+from analysis.errors import InputError
+from analysis.golden import GoldenSet
+from analysis.ingest import IngestOptions, ingest
+from analysis.outcomes import INCOMPLETE, OUTCOMES, Thresholds
+from analysis.trace import printable
+from analysis.tracefiles import discover_traces, load_trace
+
+RECENT_WINDOW_S = 1800.0  # the pace of the campaign: traces finished in the last 30 minutes
+_PROBE_TRACES = 20  # traces read to find the golden runs when --golden is not given
+
+
+@dataclass
+class Status:
+    """A snapshot of a campaign (see ``campaign_status``); ``format_status`` prints it."""
+
+    results_dir: str
+    planned: int | None = None
+    planned_from: list[str] = field(default_factory=list)
+    done: int = 0  # injection traces that are complete
+    failed: int = 0  # injection traces present but incomplete (unreadable, truncated, ...)
+    golden: list[str] = field(default_factory=list)
+    finished_jobs: int = 0
+    jobs_s: float = 0.0  # wall time of the finished jobs (Snakemake benchmarks)
+    running_runs_s: float = 0.0  # wall time of finished runs of jobs still running
+    per_run_s: float | None = None
+    recent_runs: int = 0  # runs finished within the last window_s seconds
+    window_s: float = RECENT_WINDOW_S
+    pace_per_s: float | None = None
+    table: Any = None  # pandas DataFrame of the traces so far (results-table columns)
+    rates: Any = None  # grouped rates (long form) by ``by``, plus the group "all"
+    by: list[str] = field(default_factory=list)
+    method: str = "wilson"
+    confidence: float = 0.95
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> int | None:
+        """Injections without a trace yet (failed ones count as done: they have a trace)."""
+        return None if self.planned is None else max(0, self.planned - self.done - self.failed)
+
+    @property
+    def spent_s(self) -> float:
+        return self.jobs_s + self.running_runs_s
+
+    @property
+    def compute_left_s(self) -> float | None:
+        if self.remaining is None or self.per_run_s is None:
+            return None
+        return self.remaining * self.per_run_s
+
+    @property
+    def wall_left_s(self) -> float | None:
+        if self.remaining is None or not self.pace_per_s:
+            return None
+        return self.remaining / self.pace_per_s
+
+    @property
+    def provisional(self) -> bool:
+        return self.remaining is None or self.remaining > 0
+
+
+def _count_csvs(folder: str) -> int:
+    return sum(
+        1
+        for entry in os.scandir(folder)
+        if entry.name.endswith(".csv") and not entry.name.startswith(".") and entry.is_file()
+    )
+
+
+def _planned(status: Status, csv_dir: str | None) -> None:
+    folder = csv_dir or os.path.join(status.results_dir, "csv")
+    if not os.path.isdir(folder):
+        if csv_dir is not None:
+            raise InputError(csv_dir, "--csv-dir", "no such directory")
+        status.notes.append(f"no CSV folder {folder} (yet): the number planned is unknown")
+        return
+    status.planned = _count_csvs(folder)
+    status.planned_from = [folder]
+
+
+def _resolve(path: str, results_dir: str) -> Path | None:
+    """A relative path recorded by a job (relative to the workflow's directory): found from
+    here, or from a folder above the results folder."""
+    p = Path(path)
+    if p.is_absolute():
+        return p if p.exists() else None
+    bases = [Path.cwd(), *Path(os.path.abspath(results_dir)).parents]
+    return next((b / p for b in bases if (b / p).exists()), None)
+
+
+def _discover_goldens(status: Status, paths: list[str]) -> list[str]:
+    """The golden runs of the campaign, from the checkpoint its traces resumed from:
+    ``<golden>/<workload>/seed_<s>/epoch_<e>`` -> every ``seed_*/trace.json`` beside it."""
+    folders: dict[str, None] = {}
+    for path in paths[:_PROBE_TRACES]:
+        ckpt = load_trace(path).golden_checkpoint_path
+        if ckpt:  # the workload's folder of seeds: two levels above the checkpoint
+            found = _resolve(str(Path(ckpt).parent.parent), status.results_dir)
+            if found is not None and found.is_dir():
+                folders[str(found)] = None
+    out: list[str] = []
+    here = os.getcwd()
+    for folder in folders:
+        seeds = sorted(p for p in Path(folder).iterdir() if p.is_dir())
+        for seed in seeds:
+            trace = next(
+                (seed / n for n in ("trace.json", "trace.txt") if (seed / n).is_file()), None
+            )
+            if trace is None:
+                status.notes.append(f"golden run {seed} has no trace (yet): not used")
+            elif load_trace(str(trace)).complete:
+                rel = os.path.relpath(trace, here)
+                out.append(str(trace) if rel.startswith("..") else rel)
+            else:
+                status.notes.append(f"golden run {trace} is incomplete: not used")
+    if not out:
+        status.notes.append(
+            "no golden trace found (give --golden): outcomes are not classified yet"
+        )
+    return out
+
+
+def _read_benchmark(path: str) -> float | None:
+    """Seconds of one Snakemake benchmark TSV (its `s` column), None if unreadable."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        value = float(rows[0]["s"])
+    except (OSError, UnicodeDecodeError, csv.Error, LookupError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _job_times(status: Status, rows: list[dict[str, Any]]) -> None:
+    """Time spent from the jobs' benchmarks and the runs' wall times; cost of one run."""
+    rd = Path(status.results_dir)
+    stems: dict[str, float] = {}
+    bad = 0
+    for kind in ("inject", "replay"):
+        folder = rd.parent / "benchmarks" / kind / rd.name
+        if not folder.is_dir():
+            continue
+        for tsv in sorted(folder.glob("*.tsv")):
+            seconds = _read_benchmark(str(tsv))
+            if seconds is None:
+                bad += 1
+            else:
+                stems[tsv.stem] = seconds
+    if bad:
+        status.notes.append(f"{bad} benchmark file(s) unreadable: left out of the times")
+    status.finished_jobs = len(stems)
+    status.jobs_s = sum(stems.values())
+    covered = 0
+    walls: list[float] = []
+    for row in rows:
+        run_id = str(row["id"])
+        # A job's benchmark is named after its batch, the shared prefix of its runs' ids.
+        if any(run_id[:k] in stems for k in range(1, len(run_id) + 1)):
+            covered += 1
+        elif row.get("wall_time_s") is not None:
+            status.running_runs_s += float(row["wall_time_s"])
+        if row.get("wall_time_s") is not None:
+            walls.append(float(row["wall_time_s"]))
+    if covered:
+        status.per_run_s = status.jobs_s / covered
+    elif walls:
+        status.per_run_s = sum(walls) / len(walls)
+
+
+def _pace(status: Status, rows: list[dict[str, Any]], now: float) -> None:
+    """Runs per second over the recent window, from the trace files' times."""
+    ends, starts = [], []
+    for row in rows:
+        try:
+            mtime = os.stat(row["trace"]).st_mtime
+        except OSError:
+            continue
+        ends.append(mtime)
+        starts.append(mtime - float(row.get("wall_time_s") or 0.0))
+    if not ends:
+        return
+    status.window_s = min(RECENT_WINDOW_S, max(1.0, now - min(starts)))
+    status.recent_runs = sum(1 for t in ends if t >= now - status.window_s)
+    if status.recent_runs:
+        status.pace_per_s = status.recent_runs / status.window_s
+
+
+def _vanished(row: dict[str, Any]) -> bool:
+    """A trace that was removed while being read (Snakemake cleans up after a failed job)."""
+    return not row["complete"] and not os.path.exists(row["trace"])
+
+
+def _rows(
+    paths: list[str], golden_set: GoldenSet | None, options: IngestOptions, t: Thresholds, jobs: int
+) -> list[dict[str, Any]]:
+    from analysis.rows import summary_row
+
+    rows: list[dict[str, Any]] = []
+    if golden_set is None:  # not classifiable yet: count and time only
+        for path in paths:
+            trace = load_trace(path, options.num_classes, options.csv_dir)
+            if trace.kind == "golden" and (trace.fmt == "json" or trace.complete):
+                continue
+            row = summary_row(trace, None)
+            row["outcome"] = INCOMPLETE if trace.problems else None
+            rows.append(row)
+        return [r for r in rows if not _vanished(r)]
+    with contextlib.closing(ingest(paths, golden_set, options, t, jobs, log=io.StringIO())) as it:
+        for chunk in it:
+            if chunk.error is not None:
+                raise chunk.error
+            rows.extend(chunk.rows)
+    return [r for r in rows if not _vanished(r)]
+
+
+def _rates(status: Status, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    from analysis.groups import grouped_rates
+    from analysis.table import rows_to_table
+
+    nullable = {"int32": pd.Int32Dtype(), "int64": pd.Int64Dtype()}
+    df = rows_to_table(rows).to_pandas(types_mapper=lambda t: nullable.get(str(t)))
+    status.table = df
+    if not (df["outcome"] != INCOMPLETE).any():
+        status.notes.append("no complete run yet: no rates")
+        return
+    quiet = io.StringIO()
+    parts = [grouped_rates(df, [], status.method, status.confidence, log=quiet)]
+    parts[0].insert(0, "group", "all")
+    if status.by:
+        by = grouped_rates(
+            df, status.by, status.method, status.confidence, skip_empty=True, log=quiet
+        )
+        label = by[status.by].astype(str).agg(", ".join, axis=1)
+        by = by.drop(columns=status.by)
+        by.insert(0, "group", label)
+        parts.append(by)
+    status.rates = pd.concat(parts, ignore_index=True)
+
+
+def campaign_status(
+    results_dir: str,
+    golden: Sequence[str] | None = None,
+    csv_dir: str | None = None,
+    by: Sequence[str] = ("stage",),
+    method: str = "wilson",
+    confidence: float = 0.95,
+    thresholds: Thresholds | None = None,
+    num_classes: int = 10,
+    jobs: int = 1,
+    now: float | None = None,
+) -> Status:
+    """Read a campaign's results folder as it is now (``results/<campaign>``)."""
+    from analysis.stats import METHODS, normal_quantile
+
+    if method not in METHODS:
+        raise InputError("--method", None, f"must be one of {', '.join(METHODS)}, got {method!r}")
+    normal_quantile(confidence)
+    if not os.path.isdir(results_dir):
+        raise InputError(results_dir, None, "no such directory (a campaign's results folder)")
+    status = Status(results_dir, by=list(by), method=method, confidence=confidence)
+    _planned(status, csv_dir)
+    traces_dir = os.path.join(results_dir, "traces")
+    paths = discover_traces([traces_dir], recursive=True)[0] if os.path.isdir(traces_dir) else []
+    options = IngestOptions(num_classes=num_classes, csv_dir=csv_dir)
+    t = thresholds or Thresholds()
+    golden_set = None
+    golden_paths = list(golden) if golden else _discover_goldens(status, paths)
+    if golden_paths:
+        goldens, golden_set = load_goldens(golden_paths, options)
+        status.golden = [g.path for g in goldens]
+        seen = {os.path.realpath(p) for p in status.golden}
+        paths = [p for p in paths if os.path.realpath(p) not in seen]
+    rows = _rows(paths, golden_set, options, t, jobs)
+    status.failed = sum(1 for r in rows if not r["complete"])
+    status.done = len(rows) - status.failed
+    _job_times(status, rows)
+    _pace(status, rows, time.time() if now is None else now)
+    if golden_set is not None and rows:
+        _rates(status, rows)
+    return status
+
+
+def duration(seconds: float | None) -> str:
+    """12s, 5m07s, 3h04m, 2d05h."""
+    if seconds is None or not math.isfinite(seconds):
+        return "unknown"
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def _rate_cell(row: Any) -> str:
+    return (
+        f"{int(row.k):>4} {100 * row.rate:5.1f}% ({100 * row.ci_low:.1f}-{100 * row.ci_high:.1f})"
+    )
+
+
+def _rates_lines(status: Status) -> list[str]:
+    rates = status.rates
+    groups = list(dict.fromkeys(rates["group"]))
+    n = {g: int(rates.loc[rates["group"] == g, "n"].iloc[0]) for g in groups}
+    heads = [f"{g} (n={n[g]})" for g in groups]
+    width = max(24, *(len(h) + 2 for h in heads))
+    lines = ["  " + f"{'outcome':<22}" + "".join(f"{h:<{width}}" for h in heads)]
+    for outcome in OUTCOMES:
+        cells = []
+        for g in groups:
+            r = rates[(rates["group"] == g) & (rates["outcome"] == outcome)]
+            cells.append(_rate_cell(r.iloc[0]) if len(r) else "")
+        lines.append("  " + f"{outcome:<22}" + "".join(f"{c:<{width}}" for c in cells))
+    return [line.rstrip() for line in lines]
+
+
+def format_status(status: Status) -> str:
+    """The status as a few lines of text for a terminal."""
+    from analysis.tables import METHOD_NAMES
+
+    rd = printable(status.results_dir)
+    have = status.done + status.failed
+    if status.planned is None:
+        head = f"{rd}: PROVISIONAL: {have} injection(s) have a trace; the number planned is unknown"
+    elif status.provisional:
+        head = f"{rd}: PROVISIONAL: {have} of {status.planned} injections have a trace"
+    else:
+        head = f"{rd}: every planned injection has a trace ({have} of {status.planned})"
+    planned = (
+        f", {status.remaining} to go, {status.planned} planned "
+        f"({', '.join(map(printable, status.planned_from))})"
+        if status.planned is not None
+        else ""
+    )
+    lines = [
+        head,
+        f"  injections  {status.done} done, {status.failed} failed (incomplete trace){planned}",
+        f"  golden runs {len(status.golden)}"
+        + (f": {', '.join(map(printable, status.golden))}" if status.golden else ""),
+        f"  time spent  {duration(status.spent_s)} of compute ({status.finished_jobs} finished "
+        f"job(s): {duration(status.jobs_s)}; runs finished in running jobs: "
+        f"{duration(status.running_runs_s)})",
+    ]
+    if status.remaining == 0:
+        lines.append("  time left   none")
+    else:
+        left = f"  time left   {duration(status.compute_left_s)} of compute"
+        if status.remaining is not None and status.per_run_s is not None:
+            left += f" ({status.remaining} x {duration(status.per_run_s)})"
+        if status.wall_left_s is not None:
+            left += (
+                f"; at the pace of the last {duration(status.window_s)} "
+                f"({status.recent_runs} run(s) finished): {duration(status.wall_left_s)}"
+            )
+        lines.append(left)
+    if status.rates is not None:
+        method = METHOD_NAMES.get(status.method, status.method)
+        what = "outcome rates so far (PROVISIONAL)" if status.provisional else "outcome rates"
+        lines.append(
+            f"  {what}, k rate% ({status.confidence:.0%} {method} interval), complete runs only:"
+        )
+        lines += _rates_lines(status)
+        if status.provisional:
+            lines.append(
+                "  (runs that end at an INF/NaN finish sooner, so early in a campaign they are "
+                "over-represented)"
+            )
+    failed = (
+        [] if status.table is None else list(status.table.loc[~status.table["complete"], "problem"])
+    )
+    lines += [f"  failed: {printable(str(p).split(' | ')[0])}" for p in failed[:3]]
+    if len(failed) > 3:
+        lines.append(f"  failed: ... and {len(failed) - 3} more (the results table lists them)")
+    lines += [f"  note: {printable(n)}" for n in status.notes]
+    return "\n".join(lines) + "\n"
