@@ -83,6 +83,9 @@ class Status:
     def provisional(self) -> bool:
         return self.remaining is None or self.remaining > 0
 
+    def __str__(self) -> str:
+        return format_status(self)
+
 
 def _count_csvs(folder: str) -> int:
     return sum(
