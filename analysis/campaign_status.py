@@ -116,6 +116,12 @@ def _resolve(path: str, results_dir: str) -> Path | None:
     return next((b / p for b in bases if (b / p).exists()), None)
 
 
+def _shown(path: Path) -> str:
+    """A path as short as it can be said: relative to here when it is below here."""
+    rel = os.path.relpath(path)
+    return str(path) if rel.startswith("..") else rel
+
+
 def _discover_goldens(status: Status, paths: list[str]) -> list[str]:
     """The golden runs of the campaign, from the checkpoint its traces resumed from:
     ``<golden>/<workload>/seed_<s>/epoch_<e>`` -> every ``seed_*/trace.json`` beside it."""
@@ -127,7 +133,6 @@ def _discover_goldens(status: Status, paths: list[str]) -> list[str]:
             if found is not None and found.is_dir():
                 folders[str(found)] = None
     out: list[str] = []
-    here = os.getcwd()
     for folder in folders:
         seeds = sorted(p for p in Path(folder).iterdir() if p.is_dir())
         for seed in seeds:
@@ -135,12 +140,11 @@ def _discover_goldens(status: Status, paths: list[str]) -> list[str]:
                 (seed / n for n in ("trace.json", "trace.txt") if (seed / n).is_file()), None
             )
             if trace is None:
-                status.notes.append(f"golden run {seed} has no trace (yet): not used")
+                status.notes.append(f"golden run {_shown(seed)} has no trace (yet): not used")
             elif load_trace(str(trace)).complete:
-                rel = os.path.relpath(trace, here)
-                out.append(str(trace) if rel.startswith("..") else rel)
+                out.append(_shown(trace))
             else:
-                status.notes.append(f"golden run {trace} is incomplete: not used")
+                status.notes.append(f"golden run {_shown(trace)} is incomplete: not used")
     if not out:
         status.notes.append(
             "no golden trace found (give --golden): outcomes are not classified yet"
