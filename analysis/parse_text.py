@@ -258,7 +258,9 @@ def parse_text(path: str, data: bytes | None = None, num_classes: int = 10) -> T
             st.garbage += 1
             if st.garbage >= MAX_GARBAGE:
                 trace.problem(
-                    f"stopped reading: {MAX_GARBAGE} lines not in the trace format", line=lineno
+                    f"not a trace? stopped reading after {MAX_GARBAGE} lines not in the format",
+                    line=lineno,
+                    first=True,
                 )
                 return trace
     _finish(trace, st, last_lineno, has_final_newline, num_classes)

@@ -208,19 +208,33 @@ class Trace:
             return None
         return int(np.argmax(self.curves.epoch))
 
-    def problem(self, reason: str, line: int | None = None, field_name: str | None = None) -> None:
-        """Record why the trace is not usable as a complete run, with file and line/field."""
+    def problem(
+        self,
+        reason: str,
+        line: int | None = None,
+        field_name: str | None = None,
+        first: bool = False,
+    ) -> None:
+        """Record why the trace is not usable as a complete run, with file and line/field
+        (``first``: the problem that sums up the others, shown first)."""
         self.n_problems += 1
-        if len(self.problems) >= MAX_PROBLEMS:
+        if first:
+            self.problems.insert(0, "")
+            del self.problems[MAX_PROBLEMS:]
+        elif len(self.problems) >= MAX_PROBLEMS:
             return
         where = printable(self.path, 1000)
         reason = printable(reason)
         if line is not None:
-            self.problems.append(f"{where}:{line}: {reason}")
+            text = f"{where}:{line}: {reason}"
         elif field_name is not None:
-            self.problems.append(f"{where}: {printable(field_name, 100)}: {reason}")
+            text = f"{where}: {printable(field_name, 100)}: {reason}"
         else:
-            self.problems.append(f"{where}: {reason}")
+            text = f"{where}: {reason}"
+        if first:
+            self.problems[0] = text
+        else:
+            self.problems.append(text)
 
     def problem_summary(self) -> str | None:
         """All kept problems on one line, with the count of those not kept."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -173,3 +174,62 @@ def test_parallel_error_and_worker_fallback(campaign, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["299", "True"]
+
+
+def test_agreed_additions_reach_the_table(campaign, tmp_path: Path) -> None:
+    campaign.inject("inj_range", value_range=(64, 1087))
+    campaign.inject("inj_range_txt", value_range=(64, 1087), fmt="txt")
+    campaign.inject("inj_rejoin", rejoined_at=9, mitigation="abft")
+    campaign.inject("inj_test_nan", epoch=5, step=3, nonfinite_test_at=8)
+    campaign.inject("inj_train_nan", epoch=5, step=3, nonfinite_at=(5, 3))
+    out = tmp_path / "results.parquet"
+    collect([str(campaign.traces)], [str(campaign.golden_path)], str(out), log=io.StringIO())
+    df = read_results(str(out)).set_index("id")
+    r = df.loc["inj_range"]
+    assert (r["n_positions"], r["n_elements"], r["range_first"], r["range_last"]) == (
+        0,
+        1024,
+        64,
+        1087,
+    )
+    assert r["value_kind"] == "copy" and r["max_abs_injected"] == 2.5e24  # from the summary
+    assert r["injected_min"] == 2.5e24 and r["golden_mean"] == 1.0
+    t = df.loc["inj_range_txt"]  # the text trace's Range line: max abs only
+    assert (t["n_elements"], t["range_first"], t["range_last"]) == (1024, 64, 1087)
+    assert t["max_abs_injected"] == 2.5e24 and pd.isna(t["injected_min"])
+    j = df.loc["inj_rejoin"]
+    assert (j["outcome"], j["outcome_reason"], j["rejoined_epoch"]) == (
+        "Masked",
+        "rejoined the golden state at epoch 9",
+        9,
+    )
+    assert j["mitigation"] == "abft" and df.loc["inj_range", "mitigation"] == "none"
+    assert df.loc["inj_range", "outcome_reason"] == ""
+    n = df.loc["inj_test_nan"]
+    assert (n["outcome"], n["nonfinite_metric"], n["first_nonfinite_step"]) == (
+        "Late INFs/NaNs",
+        "test_loss",
+        11,
+    )
+    assert n["nonfinite_delay_steps"] == 8 * 12 + 11 - (5 * 12 + 3)
+    assert df.loc["inj_train_nan", "nonfinite_metric"] == "train_loss"
+    assert pd.isna(df.loc["inj_range", "nonfinite_metric"])
+
+
+def test_one_stderr_line_per_bad_file(campaign, tmp_path: Path) -> None:
+    """A binary file, a file of log lines and a damaged record: one line each, whatever their
+    number of bad lines; a trace's problems are kept in the table (the first few)."""
+    campaign.inject("inj_ok")
+    (campaign.traces / "binary.txt").write_bytes(bytes(range(256)) * 1000)
+    (campaign.traces / "log.txt").write_text("".join(f"noise {i}\n" for i in range(5000)))
+    (campaign.traces / "cut.json").write_text('{"format": "fi-trace/1", "kind": "injection"')
+    log = io.StringIO()
+    out = tmp_path / "r.parquet"
+    summary = collect([str(campaign.traces)], [str(campaign.golden_path)], str(out), log=log)
+    lines = log.getvalue().splitlines()
+    assert summary.n_rows == 4 and len(lines) == 3, lines
+    assert lines[0].startswith(f"incomplete: {campaign.traces / 'binary.txt'}: NUL byte")
+    assert lines[2].startswith(f"incomplete: {campaign.traces / 'log.txt'}:100: not a trace?")
+    assert lines[2].endswith("(and 100 more problem(s))")
+    df = read_results(str(out)).set_index("id")
+    assert df.loc["log", "problem"].count(" | ") == 5  # five kept, then "... and 96 more"

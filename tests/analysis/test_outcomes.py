@@ -107,6 +107,18 @@ def test_short_term_window_is_one_epoch_of_steps(campaign) -> None:
     assert outcome(campaign, epoch=5, step=3, nonfinite_at=(15, 0)) == LATE
 
 
+@pytest.mark.parametrize("fmt", ["json", "txt"])
+def test_nonfinite_test_loss_is_an_inf_nan_outcome(campaign, fmt: str) -> None:
+    """The artifact stops at a non-finite validation loss too: Short-term or Late by the
+    timing rules (from the injection step to the epoch's last step), never Immediate (it is
+    seen at the evaluation after the step) and never LowTestAccuracy."""
+    kw = {"epoch": 5, "fmt": fmt, "test": {e: 0.1 for e in range(5, 20)}}
+    assert outcome(campaign, step=11, nonfinite_test_at=5, **kw) == SHORT_TERM  # delay 0
+    assert outcome(campaign, step=3, nonfinite_test_at=5, **kw) == SHORT_TERM  # delay 8
+    assert outcome(campaign, step=3, nonfinite_test_at=6, **kw) == LATE  # delay 20 > 12
+    assert outcome(campaign, step=3, **kw) == LOW_TEST  # the same run without the NaN
+
+
 def test_short_term_steps_option(campaign) -> None:
     t = Thresholds(short_term_steps=5)
     assert outcome(campaign, t, epoch=5, step=3, nonfinite_at=(5, 8)) == SHORT_TERM
@@ -234,5 +246,14 @@ def test_vectorised_classification_matches_one_by_one() -> None:
         }
     )
     assert list(classify_frame(df)) == [r[6] for r in rows]
+    # The optional features: a test-loss NaN is never Immediate; a run that rejoined the
+    # golden state is Masked whatever else its row says.
+    metric = ["test_loss", "train_loss"] + [None] * (len(rows) - 2)
+    rejoined = [nan] * (len(rows) - 1) + [nan]
+    rejoined[7] = 8  # the SlowDegrade row
+    with_optional = df.assign(nonfinite_metric=metric, rejoined_epoch=rejoined)
+    expected = [SHORT_TERM, IMMEDIATE, *(r[6] for r in rows[2:])]
+    expected[7] = MASKED
+    assert list(classify_frame(with_optional)) == expected
     with pytest.raises(ValueError, match="missing column"):
         classify_frame(df.drop(columns=["num_classes"]))

@@ -110,3 +110,115 @@ def test_injection_block_must_precede_injection_step(tmp_path: Path, campaign) -
     path.write_text(text)
     t = parse_text(str(path))
     assert any("not the injection step 3/5" in p for p in t.problems), t.problems
+
+
+def test_range_line_and_test_loss_stop(campaign) -> None:
+    """A run of elements is one `Range is` line; a non-finite valid loss ends the run with
+    the NaN line and is recorded as the first non-finite value, a test loss."""
+    rec = syn.injection_record(
+        "r", campaign.golden, 3, 2, value_range=(64, 1087), nonfinite_test_at=5
+    )
+    text = syn.text_trace(rec)
+    assert "Range is (0, 0, 2, 0) to (0, 4, 1, 31), 1024 elements" in text
+    last = text.splitlines()[-2:]
+    assert (
+        last[0].startswith("End of epoch: 5/20") and "valid loss: nan, valid accuracy:" in last[0]
+    )
+    assert last[1] == "Encounter NaN! Terminate training!"
+    t = parse_text("r.txt", text.encode())
+    assert t.problems == []
+    inj = t.injection
+    assert inj is not None and inj.positions == [] and inj.count == 1024
+    assert (inj.range_first, inj.range_last) == (64, 1087)
+    assert (
+        inj.injected_summary is not None
+        and inj.injected_summary.max_abs == rec["injection"]["injected_summary"]["max_abs"]
+    )
+    assert (t.first_nonfinite, t.nonfinite_metric) == ((5, 11), "test_loss")
+    assert t.curves is not None and t.curves.epoch[-1] == 5
+
+
+def test_range_line_needs_the_shape_and_fits_it(campaign) -> None:
+    rec = syn.injection_record("r", campaign.golden, 3, 2, value_range=(0, 10))
+    text = syn.text_trace(rec)
+    no_shape = "".join(ln for ln in text.splitlines(True) if not ln.startswith("Shape for"))
+    assert (
+        "without the 'Shape for target layer'" in parse_text("a.txt", no_shape.encode()).problems[0]
+    )
+    outside = text.replace("to (0, 0, 0, 10)", "to (0, 0, 99, 10)")
+    assert "not a position in shape" in parse_text("b.txt", outside.encode()).problems[0]
+
+
+def test_nan_stop_needs_a_nonfinite_loss(campaign) -> None:
+    text = syn.text_trace(syn.injection_record("r", campaign.golden, 3, 2, nonfinite_test_at=5))
+    finite = text.replace("valid loss: nan", "valid loss: 0.5")
+    t = parse_text("r.txt", finite.encode())
+    assert any("without a non-finite step loss or valid loss" in p for p in t.problems)
+
+
+def test_old_trace_that_trained_on_after_a_nonfinite_test_loss(campaign) -> None:
+    """fi_core before the fix kept training after a NaN test loss: read as the artifact would
+    have stopped, at the first non-finite test loss."""
+    rec = syn.injection_record("old", campaign.golden, 3, 2)
+    text = syn.text_trace(rec).replace(
+        "End of epoch: 6/20, train loss: ", "End of epoch: 6/20, train loss: "
+    )
+    lines = text.splitlines()
+    lines = [
+        ln.replace("valid loss: 1.", "valid loss: nan ").replace("nan ", "nan")
+        if ln.startswith("End of epoch: 6/")
+        else ln
+        for ln in lines
+    ]
+    lines = [
+        ln.split(", valid loss:")[0] + ", valid loss: nan, valid accuracy: 0.5"
+        if ln.startswith("End of epoch: 6/")
+        else ln
+        for ln in lines
+    ]
+    t = parse_text("old.txt", ("\n".join(lines) + "\n").encode())
+    assert t.problems == []
+    assert (t.first_nonfinite, t.nonfinite_metric) == ((6, 11), "test_loss")
+
+
+def test_numbers_are_ascii_and_in_range(campaign) -> None:
+    good = syn.text_trace(syn.injection_record("n", campaign.golden, 3, 2))
+    for bad, reason in (
+        (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: 1_0/12"), "malformed step"),
+        (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: ٤/12"), "malformed step"),
+        (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: 40/12"), "step 40 of 0..11"),
+        (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: 4/0"), "steps per epoch"),
+        (good.replace("Inject to step: 2", "Inject to step: 99999999999"), "not a whole"),
+        (good.replace("Inject to epoch: 3", "Inject to epoch: 4000000"), "larger than"),
+        (good.replace("accuracy: 0.8", "accuracy: 1.8", 1), "not in [0, 1]"),
+    ):
+        assert bad != good, reason
+        t = parse_text("n.txt", bad.encode())
+        assert t.problems and any(reason in p for p in t.problems), (reason, t.problems)
+
+
+def test_binary_and_foreign_encodings_are_refused_in_one_problem(tmp_path: Path, campaign) -> None:
+    text = syn.text_trace(syn.injection_record("e", campaign.golden, 3, 2))
+    for data, reason in (
+        (text.encode("utf-16"), "UTF-16 text"),
+        (text.encode("utf-16-le"), "NUL byte at byte 1"),
+        ((text + "Inject layer: café\n").encode("latin-1"), "not UTF-8 text"),
+        (bytes(range(256)) * 64, "NUL byte at byte 0"),
+    ):
+        t = parse_text("e.txt", data)
+        assert t.problems == [f"e.txt: {reason}" + t.problems[0][len(f"e.txt: {reason}") :]]
+        assert reason in t.problems[0] and t.n_problems == 1
+    # A UTF-8 byte-order mark is fine.
+    assert parse_text("bom.txt", b"\xef\xbb\xbf" + text.encode()).problems == []
+
+
+def test_garbage_stops_early_and_keeps_few_problems(campaign) -> None:
+    junk = "".join(f"line {i} of a log that is not a trace\n" for i in range(100_000))
+    t = parse_text("junk.txt", junk.encode())
+    assert t.n_problems == 101 and len(t.problems) == 5
+    assert t.problems[0] == (
+        "junk.txt:100: not a trace? stopped reading after 100 lines not in the format"
+    )
+    huge = ("Epoch: " + "9" * 5_000_000 + "\n").encode()  # one 5 MB line
+    t = parse_text("huge.txt", huge)
+    assert t.problems and len(t.problems[0]) < 500
