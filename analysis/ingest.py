@@ -9,6 +9,7 @@ order, so outputs are identical from run to run.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -87,6 +88,22 @@ def _one(
     return "row", row, trace.curves if options.want_curves else None, problem_line(trace)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while worker processes are started: a process inherits an ignored
+    signal and Python leaves it ignored, so a Ctrl-C during start-up prints no traceback from
+    a half-started worker (the main process alone reports it)."""
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def ingest_chunk(paths: list[str]) -> Chunk:
     """Parse, summarise and classify a chunk of files (runs in a worker process)."""
     assert _WORKER is not None
@@ -153,7 +170,9 @@ def ingest(
         initargs=(golden, options, thresholds),
     )
     try:
-        for chunk in pool.map(ingest_chunk, chunks):
+        with _sigint_ignored():  # the workers start here and keep SIGINT ignored from birth
+            results = pool.map(ingest_chunk, chunks)
+        for chunk in results:
             done += 1
             yield chunk
     except BrokenProcessPool as exc:

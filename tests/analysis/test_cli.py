@@ -211,3 +211,185 @@ def test_arguments_from_a_file(capsys, campaign, tmp_path: Path) -> None:
     code, out, _ = run(capsys, "classify", f"@{listing}", "--golden", str(campaign.golden_path))
     assert code == 0
     assert out == "".join(f"{p}\tImmediate INFs/NaNs\n" for p in paths)
+
+
+def test_outputs_are_checked_before_any_work(capsys, campaign, tmp_path: Path) -> None:
+    """A bad output path is refused first: the foreign trace in the campaign (which would stop
+    collect once read) is never reached, and nothing is written."""
+    from analysis import synthetic as syn
+
+    campaign.inject("inj_a")
+    campaign.inject("inj_foreign", golden=syn.golden_record("elsewhere"))
+    golden = str(campaign.golden_path)
+    a_dir, a_file = tmp_path / "adir", tmp_path / "afile"
+    a_dir.mkdir()
+    a_file.write_text("x")
+    traces = str(campaign.traces)
+    table = ROOT / "reference" / "none.parquet"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv, expected in (
+        (
+            ["collect", traces, "--golden", golden, "--out", str(a_dir)],
+            f"{a_dir}: --out: is a directory, not a file",
+        ),
+        (
+            [
+                "collect",
+                traces,
+                "--golden",
+                golden,
+                "--out",
+                str(tmp_path / "r.parquet"),
+                "--curves",
+                str(a_file / "c.parquet"),
+            ],
+            f"{a_file / 'c.parquet'}: --curves: {a_file} is not a directory",
+        ),
+        (
+            [
+                "collect",
+                traces,
+                "--golden",
+                golden,
+                "--out",
+                str(tmp_path / "r.parquet"),
+                "--curves",
+                str(tmp_path / "r.parquet"),
+            ],
+            f"{tmp_path / 'r.parquet'}: --curves: is also the --out output: refusing to "
+            "overwrite it",
+        ),
+        (
+            ["collect", traces, "--golden", golden, "--out", golden],
+            f"{golden}: --out: is also an input",
+        ),
+        (
+            ["rates", "--table", str(a_file), "--by", "stage", "--out", str(a_file)],
+            f"{a_file}: --out: is also an input",
+        ),
+        (
+            ["rates", "--table", str(table), "--by", "stage", "--out", str(a_dir)],
+            f"{a_dir}: --out: is a directory",
+        ),
+        (
+            ["summary", "--table", str(table), "--out", str(a_dir)],
+            f"{a_dir}: --out: is a directory",
+        ),
+        (
+            [
+                "figures",
+                "--table",
+                str(table),
+                "--curves",
+                str(table),
+                "--golden",
+                golden,
+                "--out-dir",
+                str(a_file),
+            ],
+            f"{a_file}: --out-dir: exists and is not a directory",
+        ),
+        (
+            ["captions", "--out-dir", str(a_file)],
+            f"{a_file}: --out-dir: exists and is not a directory",
+        ),
+        (["captions", "--out-dir", ""], "'': --out-dir: not a directory name"),
+        (
+            ["collect", traces, "--golden", golden],
+            "fi-analysis collect: the following arguments are required: --out",
+        ),
+        (["nope"], "fi-analysis: argument COMMAND: invalid choice: 'nope'"),
+        (
+            ["rates", "--table", "t", "--by", "stage", "--out", "o", "--method", "x"],
+            "fi-analysis rates: argument --method",
+        ),
+    ):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse
+            code = exc.code
+        out, err = capsys.readouterr()
+        assert code == 2 and out == "" and err.count("\n") == 1, (argv, err)
+        assert err.startswith(expected), (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_unexpected_errors_are_one_line(capsys, campaign, monkeypatch, tmp_path: Path) -> None:
+    import analysis.collect
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\n  in two lines")
+
+    monkeypatch.setattr(analysis.collect, "collect", broken)
+    argv = ["collect", str(campaign.traces), "--golden", str(campaign.golden_path)]
+    code = main([*argv, "--out", str(tmp_path / "r.parquet")])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert err == "fi-analysis collect: internal error: RuntimeError: boom; in two lines\n"
+
+
+def _interrupt(argv: list[str], tmp: Path, signum: int) -> tuple[int, str]:
+    """Start `python -m analysis ...` in its own process group, wait until it has opened its
+    output (a hidden temporary file in ``tmp``), then send ``signum`` to the whole group, as a
+    terminal's Ctrl-C (or a scheduler's kill) does."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analysis", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".tmp") for p in tmp.iterdir()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.002)
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=60)
+    assert signal.Signals(signum).name in err
+    return proc.returncode, err
+
+
+def test_interrupts_leave_nothing_half_written(tmp_path: Path) -> None:
+    """SIGINT (exit 130) and SIGTERM (exit 143) during collect and figures: one line on
+    stderr (none from the worker processes), and no output, not even a temporary file."""
+    import signal
+
+    from analysis import synthetic as syn
+    from analysis.collect import collect
+
+    golden = syn.golden_record("golden")
+    syn.write_json(tmp_path / "golden.json", golden)
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    text = syn.json_text(syn.injection_record("inj", golden, 3, 2))
+    for i in range(1500):  # enough work to be interrupted in the middle of
+        (traces / f"inj_{i:05d}.json").write_text(text)
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["collect", str(traces), "--golden", str(tmp_path / "golden.json")]
+    argv += ["--out", str(out / "r.parquet"), "--curves", str(out / "c.parquet")]
+    for signum, jobs, status in ((signal.SIGINT, "2", 130), (signal.SIGTERM, "1", 143)):
+        code, err = _interrupt([*argv, "--jobs", jobs], out, signum)
+        assert code == status and err.count("\n") == 1, err
+        assert err.startswith("fi-analysis collect: interrupted (SIG"), err
+        assert list(out.iterdir()) == []
+    # figures: the old figures stay as they were, no new folder, no temporary folder.
+    table, curves = tmp_path / "r.parquet", tmp_path / "c.parquet"
+    collect(
+        [str(traces / "inj_00000.json")], [str(tmp_path / "golden.json")], str(table), str(curves)
+    )
+    figures = out / "figures"
+    figures.mkdir()
+    (figures / "old.png").write_text("old")
+    argv = ["figures", "--table", str(table), "--curves", str(curves)]
+    argv += ["--golden", str(tmp_path / "golden.json"), "--out-dir", str(figures)]
+    code, err = _interrupt(argv, out, signal.SIGTERM)
+    assert code == 143 and err == "fi-analysis figures: interrupted (SIGTERM): no output written\n"
+    assert [p.name for p in out.iterdir()] == ["figures"]
+    assert [p.name for p in figures.iterdir()] == ["old.png"]
