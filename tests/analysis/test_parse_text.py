@@ -185,7 +185,7 @@ def test_numbers_are_ascii_and_in_range(campaign) -> None:
     good = syn.text_trace(syn.injection_record("n", campaign.golden, 3, 2))
     for bad, reason in (
         (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: 1_0/12"), "malformed step"),
-        (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: ٤/12"), "malformed step"),
+        (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: \u0664/12"), "malformed step"),
         (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: 40/12"), "step 40 of 0..11"),
         (good.replace("Epoch: 3/20, step: 4/12", "Epoch: 3/20, step: 4/0"), "steps per epoch"),
         (good.replace("Inject to step: 2", "Inject to step: 99999999999"), "not a whole"),
