@@ -1,7 +1,8 @@
 """One caption per figure, as reStructuredText files for the Snakemake report.
 
-The captions are fixed text (no data in them), so they are identical from run to run and can
-be written on their own with ``fi-analysis captions --out-dir DIR``.
+These are the fixed parts (no data in them), written on their own by ``fi-analysis captions
+--out-dir DIR``. ``fi-analysis figures`` writes each caption followed by a sentence saying
+from how many runs its figure is drawn; the report includes that file.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from analysis.atomic import write_text_atomic
 
 CAPTIONS: dict[str, str] = {
     "outcomes_by_workload_stage": (
-        "Outcome distribution per workload (rows) and injection stage (bar colours). Left: the "
-        "share of Masked runs; right: the other outcomes on their own scale. Bars are rates "
-        "over complete runs, whiskers 95% Wilson intervals; n per stage is in the legend. "
-        "Incomplete (truncated or malformed) runs are excluded."
+        "Outcome distribution per workload (rows of panels) and injection stage (side by side, "
+        "told apart by hatching; bar colours are the outcomes, as in every figure). Left: the "
+        "share of Masked runs; right: the other outcomes on their own scale. Bars are rates in "
+        "% of the complete runs of the stage, whiskers 95% Wilson intervals; n per stage is in "
+        "the legend. Incomplete (truncated or malformed) runs are excluded."
     ),
     "rates_by_fmodel": (
         "Rates of the unexpected outcomes (every outcome but Masked) per software fault model, "
@@ -35,16 +37,16 @@ CAPTIONS: dict[str, str] = {
     ),
     "example_curves": (
         "Training curves of one example run of each outcome (the first such run by file "
-        "name): epoch-end train (solid) and test (dashed) accuracy and per-step training "
+        "name), in its outcome's colour: epoch-end train (solid) and test (dashed) accuracy and per-step training "
         "accuracy (thin), over the band of the fault-free runs (shaded: min to max of the K "
         "golden runs, train grey, test tan). The dotted line marks the injection, a cross "
-        "the first non-finite loss."
+        "the first non-finite loss. Accuracy is a fraction of the images; time is in epochs."
     ),
     "artifact_examples": (
         "The reference paper's artifact traces on one plot: the fault-free ResNet-18 run "
-        "(epochs 30-79 as recorded) and the replayed immediate-INF/NaN injection (epoch 19, "
-        "step 38), training loss (top) and accuracy (bottom) per step; the cross marks the "
-        "step whose loss is NaN, where training stops."
+        "(grey; epochs 30-79 as recorded) and the replayed immediate-INF/NaN injection (black; "
+        "epoch 19, step 38), training loss (cross-entropy, top) and accuracy (bottom) per "
+        "step; the cross marks the step whose loss is NaN, where training stops."
     ),
 }
 
