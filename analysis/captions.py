@@ -37,10 +37,11 @@ CAPTIONS: dict[str, str] = {
     ),
     "example_curves": (
         "Training curves of one example run of each outcome (the first such run by file "
-        "name), in its outcome's colour: epoch-end train (solid) and test (dashed) accuracy and per-step training "
-        "accuracy (thin), over the band of the fault-free runs (shaded: min to max of the K "
-        "golden runs, train grey, test tan). The dotted line marks the injection, a cross "
-        "the first non-finite loss. Accuracy is a fraction of the images; time is in epochs."
+        "name), in its outcome's colour: epoch-end train (solid) and test (dashed) accuracy "
+        "and per-step training accuracy (thin), over the band of the fault-free runs (shaded: "
+        "min to max of the K golden runs, train grey, test tan). The dotted line marks the "
+        "injection, a cross the first non-finite loss. Accuracy is a fraction of the images; "
+        "time is in epochs."
     ),
     "artifact_examples": (
         "The reference paper's artifact traces on one plot: the fault-free ResNet-18 run "

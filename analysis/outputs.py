@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from analysis.atomic import signals_deferred
 from analysis.errors import InputError
 
 
@@ -74,8 +75,10 @@ def replaced_dir(target: str) -> Iterator[Path]:
     """
     final = Path(target)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp: Path | None = None
     try:
+        with signals_deferred():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         yield tmp
         os.chmod(tmp, 0o755)
         if final.is_dir():
@@ -86,5 +89,5 @@ def replaced_dir(target: str) -> Iterator[Path]:
         else:
             os.replace(tmp, final)
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -9,11 +9,12 @@ and the line (JSON syntax) or the field.
 
 from __future__ import annotations
 
-import json
 import os
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
+import orjson
 
 import fi_formats
 from analysis.trace import (
@@ -28,14 +29,6 @@ from analysis.trace import (
 )
 
 
-class _BareConstant(ValueError):
-    """NaN or Infinity written as a bare JSON token instead of a string."""
-
-
-def _refuse_constant(token: str) -> float:
-    raise _BareConstant(token)
-
-
 def _floats(values: list[Any]) -> list[float]:
     return [float(v) for v in values]  # also reads "NaN", "Infinity", "-Infinity"
 
@@ -46,22 +39,24 @@ def _summary(value: Any) -> Summary | None:
     return Summary(*(float(value[k]) for k in ("min", "max", "mean", "max_abs")))
 
 
-def _column(items: list[dict[str, Any]], key: str, dtype: type) -> np.ndarray:
-    # float(x) first: the schema lets 3.0 pass as an integer; "NaN" strings read as floats.
-    return np.array([float(x[key]) for x in items], dtype=np.float64).astype(dtype)
+def _curves(obj: dict[str, Any], columns: fi_formats.Columns | None) -> Curves:
+    """The curves, from the columns the validator extracted when it did (else from the rows)."""
 
+    def col(name: str, key: str, dtype: type) -> np.ndarray:
+        values = columns[name][key] if columns else list(map(itemgetter(key), obj[name]))
+        # Through float64: the schema lets 3.0 pass as an integer; "NaN" strings read as floats.
+        return np.array(values, dtype=np.float64).astype(dtype, copy=False)
 
-def _curves(steps: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> Curves:
     return Curves(
-        step_epoch=_column(steps, "epoch", np.int32),
-        step_step=_column(steps, "step", np.int32),
-        step_loss=_column(steps, "loss", np.float64),
-        step_accuracy=_column(steps, "accuracy", np.float64),
-        epoch=_column(epochs, "epoch", np.int32),
-        train_loss=_column(epochs, "train_loss", np.float64),
-        train_accuracy=_column(epochs, "train_accuracy", np.float64),
-        test_loss=_column(epochs, "test_loss", np.float64),
-        test_accuracy=_column(epochs, "test_accuracy", np.float64),
+        step_epoch=col("steps", "epoch", np.int32),
+        step_step=col("steps", "step", np.int32),
+        step_loss=col("steps", "loss", np.float64),
+        step_accuracy=col("steps", "accuracy", np.float64),
+        epoch=col("epochs", "epoch", np.int32),
+        train_loss=col("epochs", "train_loss", np.float64),
+        train_accuracy=col("epochs", "train_accuracy", np.float64),
+        test_loss=col("epochs", "test_loss", np.float64),
+        test_accuracy=col("epochs", "test_accuracy", np.float64),
     )
 
 
@@ -94,7 +89,7 @@ def _injection(inj: dict[str, Any]) -> Injection:
     )
 
 
-def _fill(trace: Trace, obj: dict[str, Any]) -> None:
+def _fill(trace: Trace, obj: dict[str, Any], columns: fi_formats.Columns | None = None) -> None:
     """Copy a record that follows the schema into ``trace``."""
     trace.kind = obj["kind"]
     if obj.get("id") is not None:
@@ -124,30 +119,45 @@ def _fill(trace: Trace, obj: dict[str, Any]) -> None:
     mitigation = obj.get("mitigation")
     if mitigation is not None:
         trace.mitigation = mitigation.get("preset") or NO_MITIGATION
-    trace.curves = _curves(obj["steps"], obj["epochs"])
+    trace.curves = _curves(obj, columns)
     if obj.get("wall_time_s") is not None:
         trace.wall_time_s = float(obj["wall_time_s"])
 
 
+_BOM = b"\xef\xbb\xbf"
+_BARE = (b"NaN", b"Infinity", b"-Infinity")
+
+
+def _line_and_column(data: bytes, pos: int) -> tuple[int, int]:
+    line_start = data.rfind(b"\n", 0, pos) + 1
+    return data.count(b"\n", 0, pos) + 1, pos - line_start + 1
+
+
 def decode(trace: Trace, data: bytes) -> Any:
-    """The JSON value of ``data``, or None with the problem recorded."""
+    """The JSON value of ``data``, or None with the problem recorded.
+
+    orjson: strict UTF-8 (a byte-order mark is tolerated, removed first), standard JSON only
+    (a bare NaN or Infinity, an infinite number, nesting deeper than 1024 are refused).
+    """
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
     try:
-        text = data.decode("utf-8-sig")  # strict UTF-8 (a byte-order mark is tolerated)
-    except UnicodeDecodeError as exc:
-        trace.problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return None
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except _BareConstant as exc:
-        trace.problem(f"bare {exc} in the JSON: non-finite numbers must be strings ('\"NaN\"')")
-    except json.JSONDecodeError as exc:
-        trace.problem(
-            f"invalid JSON, truncated or corrupt ({exc.msg}, column {exc.colno})", line=exc.lineno
-        )
-    except RecursionError:
-        trace.problem("invalid JSON: nested too deeply")
-    except ValueError as exc:  # e.g. an integer with thousands of digits
-        trace.problem(f"invalid JSON: {exc}")
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        pos = exc.pos if isinstance(exc.pos, int) else 0
+        line, column = _line_and_column(data, pos)
+        bare = next((t for t in _BARE if data.startswith(t, pos)), None)
+        if bare is not None:
+            reason = f"bare {bare.decode()} in the JSON: non-finite numbers are strings"
+        elif "UTF-8" in exc.msg:
+            reason = f"not UTF-8 text ({exc.msg})"
+        elif "depth" in exc.msg:
+            reason = "invalid JSON: nested too deeply"
+        elif "infinity" in exc.msg:
+            reason = f"invalid JSON: a number too large for a double, column {column}"
+        else:
+            reason = f"invalid JSON, truncated or corrupt ({exc.msg}, column {column})"
+        trace.problem(reason, line=line)
     return None
 
 
@@ -162,13 +172,13 @@ def parse_json(path: str, data: bytes | None = None) -> Trace:
     obj = decode(trace, data)
     if trace.problems:
         return trace
-    problems = fi_formats.trace_problems(obj)
+    problems, columns = fi_formats.check_trace(obj)
     if problems:
         field, _, reason = problems[0].partition(": ")
         trace.problem(reason, field_name=field)
         if isinstance(obj, dict) and obj.get("kind") == "golden":
             trace.kind = "golden"
         return trace
-    _fill(trace, obj)
+    _fill(trace, obj, columns)
     check_consistency(trace)
     return trace

@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from analysis.errors import InputError
 
 METHODS = ("wilson", "clopper-pearson", "jeffreys")
+
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported when a method needs it (about a second to import: the Wilson
+    interval, which `status` and the defaults use, does without)."""
+    from scipy import stats
+
+    return stats
 
 
 def _check_open_unit(value: Any, name: str) -> float:
@@ -61,7 +69,7 @@ def _check_counts(k: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
 def normal_quantile(confidence: float) -> float:
     """Two-sided standard normal quantile t for a confidence level (1.96 for 0.95)."""
     c = _check_open_unit(confidence, "confidence")
-    return float(sps.norm.ppf(1.0 - (1.0 - c) / 2.0))
+    return NormalDist().inv_cdf(1.0 - (1.0 - c) / 2.0)
 
 
 def proportion_ci_array(
@@ -85,9 +93,11 @@ def proportion_ci_array(
             half = z * np.sqrt(k_arr * (n_arr - k_arr) / n_arr + z2 / 4.0) / denom
             low, high = center - half, center + half
         elif method == "clopper-pearson":
+            sps = _scipy_stats()
             low = sps.beta.ppf(alpha / 2.0, k_arr, n_arr - k_arr + 1.0)
             high = sps.beta.ppf(1.0 - alpha / 2.0, k_arr + 1.0, n_arr - k_arr)
         elif method == "jeffreys":
+            sps = _scipy_stats()
             low = sps.beta.ppf(alpha / 2.0, k_arr + 0.5, n_arr - k_arr + 0.5)
             high = sps.beta.ppf(1.0 - alpha / 2.0, k_arr + 0.5, n_arr - k_arr + 0.5)
         else:
@@ -120,7 +130,7 @@ def multinomial_ci(counts: Any, confidence: float = 0.95) -> tuple[np.ndarray, n
     if total <= 0:
         raise InputError("counts", None, "all counts are 0 (no runs): no distribution to estimate")
     c = _check_open_unit(confidence, "confidence")
-    a = float(sps.chi2.ppf(1.0 - (1.0 - c) / arr.size, 1))
+    a = float(_scipy_stats().chi2.ppf(1.0 - (1.0 - c) / arr.size, 1))
     root = np.sqrt(a * (a + 4.0 * k_arr * (total - k_arr) / total))
     low = (a + 2.0 * k_arr - root) / (2.0 * (total + a))
     high = (a + 2.0 * k_arr + root) / (2.0 * (total + a))
@@ -160,9 +170,9 @@ def difference_test(table: Any, method: str = "auto") -> GroupTest:
     if method == "fisher" or (method == "auto" and arr.shape == (2, 2)):
         if arr.shape != (2, 2):
             raise InputError("method", None, "Fisher's exact test needs a 2x2 table")
-        res = sps.fisher_exact(arr, alternative="two-sided")
+        res = _scipy_stats().fisher_exact(arr, alternative="two-sided")
         return GroupTest("fisher-exact", float(res.statistic), float(res.pvalue), 1)
-    res = sps.chi2_contingency(arr, correction=False)
+    res = _scipy_stats().chi2_contingency(arr, correction=False)
     return GroupTest("chi-square", float(res.statistic), float(res.pvalue), int(res.dof))
 
 

@@ -262,8 +262,10 @@ def read_trace_bytes(trace: Trace) -> bytes | None:
                 f"{info.st_size} bytes, larger than the {MAX_TRACE_BYTES} bytes a trace may have"
             )
             return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(MAX_TRACE_BYTES + 1)
+        parts = [os.read(fd, info.st_size + 1)]
+        while parts[-1] and sum(map(len, parts)) <= MAX_TRACE_BYTES:  # it grew meanwhile
+            parts.append(os.read(fd, 1 << 20))
+        data = b"".join(parts)
     except OSError as exc:
         trace.problem(f"cannot read: {exc.strerror or exc}")
         return None
@@ -275,6 +277,16 @@ def read_trace_bytes(trace: Trace) -> bytes | None:
     return data
 
 
+def _first_outside(values: np.ndarray, low: float, high: float) -> float | None:
+    """A value outside [low, high] (NaN is not outside), or None: two reductions when all
+    are inside, the common case."""
+    if values.size == 0 or (values.min() >= low and values.max() <= high):
+        return None
+    with np.errstate(invalid="ignore"):
+        outside = (values < low) | (values > high)
+    return values[int(np.argmax(outside))].item() if outside.any() else None
+
+
 def _check_ranges(trace: Trace, spe: int, epochs: int) -> None:
     """Epochs, steps and accuracies of the curves within the run's own bounds, in order."""
     c = trace.curves
@@ -284,28 +296,23 @@ def _check_ranges(trace: Trace, spe: int, epochs: int) -> None:
         ("steps[].step", c.step_step, spe),
         ("epochs[].epoch", c.epoch, epochs),
     ):
-        bad = (values < 0) | (values >= top)
-        if bad.any():
-            trace.problem(
-                f"{int(values[int(np.argmax(bad))])} is outside 0..{top - 1}", field_name=name
-            )
+        bad = _first_outside(values, 0, top - 1)
+        if bad is not None:
+            trace.problem(f"{bad} is outside 0..{top - 1}", field_name=name)
             return
     for name, values in (
         ("steps[].accuracy", c.step_accuracy),
         ("epochs[].train_accuracy", c.train_accuracy),
         ("epochs[].test_accuracy", c.test_accuracy),
     ):
-        with np.errstate(invalid="ignore"):
-            bad = (values < 0) | (values > 1)
-        if bad.any():
-            trace.problem(
-                f"{float(values[int(np.argmax(bad))])!r} is not in [0, 1]", field_name=name
-            )
+        bad = _first_outside(values, 0.0, 1.0)
+        if bad is not None:
+            trace.problem(f"{bad!r} is not in [0, 1]", field_name=name)
             return
     order = c.step_epoch.astype(np.int64) * spe + c.step_step
-    if order.size > 1 and not (np.diff(order) > 0).all():
+    if order.size > 1 and not (order[1:] > order[:-1]).all():
         trace.problem("steps are not in training order", field_name="steps")
-    elif c.epoch.size > 1 and not (np.diff(c.epoch) > 0).all():
+    elif c.epoch.size > 1 and not (c.epoch[1:] > c.epoch[:-1]).all():
         trace.problem("epochs are not in training order", field_name="epochs")
 
 

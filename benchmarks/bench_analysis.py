@@ -1,8 +1,9 @@
 """Benchmark of the analysis package (a script, not a test): ingest rate and table-scale speed.
 
 1. Writes synthetic JSON traces (the CPU default workload: 20 epochs x 12 steps) and times
-   ``python -m analysis collect`` on them end to end (interpreter start, parse, classify, write
-   results and curves), in traces per second.
+   ``python -m analysis collect`` on them end to end (interpreter start, parse, check against
+   the trace schema, classify, write results and curves), in traces per second; then
+   ``python -m analysis status`` on the same traces laid out as a running campaign.
 2. Writes a synthetic results table of 1,000,000 experiments and times reading it,
    classifying every row and computing all default grouped rates with all three interval
    methods, plus Goodman intervals per workload and stage.
@@ -57,23 +58,55 @@ def make_traces(directory: str, n: int, seed: int = 7) -> str:
     return golden_path
 
 
-def bench_ingest(n: int, jobs: int) -> dict[str, float]:
-    """Run `python -m analysis collect` on n synthetic traces; wall and CPU time."""
-    with tempfile.TemporaryDirectory() as tmp:
-        golden = make_traces(tmp, n)
-        cmd = [sys.executable, "-m", "analysis", "collect", os.path.join(tmp, "traces"),
-               "--golden", golden, "--out", os.path.join(tmp, "r.parquet"),
-               "--curves", os.path.join(tmp, "c.parquet"), "--jobs", str(jobs)]  # fmt: skip
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
-            raise SystemExit(f"collect failed ({proc.returncode}): {proc.stderr}")
+def _collect(tmp: str, golden: str, jobs: int, code: str) -> tuple[float, float, float]:
+    """`python -m analysis collect` of the analysis package in checkout ``code``:
+    (wall seconds, CPU seconds of all its processes, peak RSS in MB)."""
+    cmd = [sys.executable, "-m", "analysis", "collect", os.path.join(tmp, "traces"),
+           "--golden", golden, "--out", os.path.join(tmp, "r.parquet"),
+           "--curves", os.path.join(tmp, "c.parquet"), "--jobs", str(jobs)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": code}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=code, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"collect ({code}) failed ({proc.returncode}): {proc.stderr}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     # ru_maxrss of RUSAGE_CHILDREN: the largest of the collect process and its workers.
-    return {"rate": n / wall, "wall": wall, "cpu": cpu, "rss_mb": after.ru_maxrss / 1024}
+    return wall, cpu, after.ru_maxrss / 1024
+
+
+def bench_ingest(n: int, jobs: int, compare_with: str | None = None) -> dict[str, float]:
+    """Run `python -m analysis collect` on n synthetic traces; wall and CPU time (the best of
+    two runs, alternating with the other checkout's when one is given, so that both see the
+    same load). Then `python -m analysis status` on them as a campaign's folder (with n + n/4
+    CSVs planned)."""
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        golden = make_traces(tmp, n)
+        runs: dict[str, list[tuple[float, float, float]]] = {"here": [], "other": []}
+        for _ in range(2):
+            runs["here"].append(_collect(tmp, golden, jobs, ROOT))
+            if compare_with:
+                runs["other"].append(_collect(tmp, golden, jobs, compare_with))
+        wall, cpu, rss = min(runs["here"])
+        out.update(rate=n / wall, wall=wall, cpu=cpu, rss_mb=rss)
+        if compare_with:
+            other_wall, other_cpu, _ = min(runs["other"])
+            out.update(other_rate=n / other_wall, other_cpu=other_cpu)
+        os.makedirs(os.path.join(tmp, "csv"))
+        for i in range(n + n // 4):
+            with open(os.path.join(tmp, "csv", f"inj_{i:06d}.csv"), "w") as fh:
+                fh.write("model,resnet18\n")
+        cmd = [sys.executable, "-m", "analysis", "status", tmp, "--golden", golden,
+               "--jobs", str(jobs)]  # fmt: skip
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        out["status_s"] = time.perf_counter() - t0
+        if proc.returncode != 0 or f"{n} done" not in proc.stdout:
+            raise SystemExit(f"status failed ({proc.returncode}): {proc.stderr}{proc.stdout}")
+    return out
 
 
 def make_table(path: str, rows: int, seed: int = 11) -> None:
@@ -161,8 +194,15 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=5000)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--compare-with",
+        default=None,
+        metavar="CHECKOUT",
+        help="another checkout of the project (e.g. the main branch): its collect is timed on "
+        "the same traces, alternating with this one's, and the ratio printed",
+    )
     args = parser.parse_args()
-    ingest = bench_ingest(args.traces, args.jobs)
+    ingest = bench_ingest(args.traces, args.jobs, args.compare_with)
     table_s = bench_table(args.rows)
     ingest_label = f"traces ingested per second ({args.traces:,} JSON traces, {args.jobs} jobs)"
     table_label = f"classify + all grouped rates and intervals, {args.rows:,} rows"
@@ -171,6 +211,17 @@ def main() -> None:
     print(f"{'measure':<62}{'measured':>12}{'goal':>14}")
     print(f"{ingest_label:<62}{rate_text:>12}{'>= 1,000/s':>14}")
     print(f"{table_label:<62}{table_text:>12}{'<= 60 s':>14}")
+    status_label = f"status of a running campaign ({args.traces:,} traces, {args.jobs} jobs)"
+    status_text = "{:.1f} s".format(ingest["status_s"])
+    print(f"{status_label:<62}{status_text:>12}{'seconds':>14}")
+    if args.compare_with:
+        other = "{:,.0f}/s".format(ingest["other_rate"])
+        print(f"{'same traces, collect of ' + args.compare_with:<62}{other:>12}")
+        print(
+            f"{'ratio, this checkout / the other (wall; CPU)':<62}"
+            f"{ingest['rate'] / ingest['other_rate']:>11.2f}x"
+            f"{ingest['other_cpu'] / ingest['cpu']:>13.2f}x"
+        )
     print(
         f"(collect: {ingest['wall']:.1f} s wall including interpreter start, "
         f"{ingest['cpu']:.1f} CPU-s in all its processes = "

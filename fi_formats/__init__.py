@@ -15,12 +15,14 @@ import json
 import re
 from collections.abc import Callable
 from importlib import resources
+from operator import itemgetter
 from typing import Any
 
 __all__ = [
     "NONFINITE",
     "TRACE_FORMAT",
     "TRACE_SCHEMA_FILE",
+    "check_trace",
     "load_trace_schema",
     "trace_problems",
 ]
@@ -59,12 +61,114 @@ def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
     return {k: _inline_refs(v, definitions) for k, v in node.items() if k != "definitions"}
 
 
+def _inlined_schema() -> dict[str, Any]:
+    schema = json.loads(_schema_text())
+    return _inline_refs(schema, schema.get("definitions", {}))
+
+
 @functools.cache
 def _trace_validator() -> Callable[[Any], Any]:
     import fastjsonschema
 
-    schema = json.loads(_schema_text())
-    return fastjsonschema.compile(_inline_refs(schema, schema.get("definitions", {})))
+    return fastjsonschema.compile(_inlined_schema())
+
+
+# --- a fast path for the long arrays of flat rows (`steps`, `epochs`) ------------------------
+#
+# A trace holds thousands of step rows; validating them one value at a time is most of the cost
+# of reading a trace. Their row schemas are flat (numbers with bounds), so the rows are checked
+# a column at a time, from bounds read from the same schema, and the rest of the record by the
+# validator with those items left out. Anything the column check does not clearly accept goes
+# to the full validator, which decides (and names the problem): the fast path can only say
+# "valid" when the full one would.
+
+_ROW_ARRAYS = ("steps", "epochs")
+_COLUMN_KEYS = {"type", "minimum", "maximum", "pattern", "description"}
+
+
+def _column_rule(prop: dict[str, Any]) -> tuple[bool, Any, Any, re.Pattern[str] | None] | None:
+    """(integer?, minimum, maximum, pattern for strings) of a flat column, None if the column
+    schema uses anything else (then the fast path is not used)."""
+    if not set(prop) <= _COLUMN_KEYS:
+        return None
+    kind = prop.get("type")
+    types = set(kind) if isinstance(kind, list) else {kind}
+    if types == {"integer"}:
+        integer, strings = True, False
+    elif types in ({"number"}, {"number", "string"}):
+        integer, strings = False, "string" in types
+    else:
+        return None
+    pattern = re.compile(prop["pattern"]) if strings and "pattern" in prop else None
+    if strings and pattern is None:
+        return None
+    return integer, prop.get("minimum"), prop.get("maximum"), pattern
+
+
+@functools.cache
+def _fast_plan() -> tuple[Callable[[Any], Any], dict[str, list[tuple[str, Any]]]] | None:
+    import fastjsonschema
+
+    schema = _inlined_schema()
+    plan: dict[str, list[tuple[str, Any]]] = {}
+    for name in _ROW_ARRAYS:
+        items = schema["properties"][name]["items"]
+        if (
+            set(items) - {"type", "required", "properties", "description"}
+            or items.get("type") != "object"
+            or set(items["required"]) != set(items["properties"])
+        ):
+            return None
+        rules = [(key, _column_rule(prop)) for key, prop in items["properties"].items()]
+        if any(rule is None for _, rule in rules):
+            return None
+        plan[name] = rules
+        schema["properties"][name]["items"] = {}
+    return fastjsonschema.compile(schema), plan
+
+
+def _column_fine(values: list[Any], rule: tuple[bool, Any, Any, re.Pattern[str] | None]) -> bool:
+    """Every value of the column clearly valid (C-speed builtins: type sets, min, max)."""
+    integer, low, high, pattern = rule
+    types = set(map(type, values))  # bool is not int here, as in JSON Schema
+    numbers = values
+    if integer:
+        if not types <= {int}:
+            return False
+    elif not types <= {int, float}:
+        if pattern is None or not types <= {int, float, str}:
+            return False
+        if not all(pattern.search(v) for v in values if type(v) is str):
+            return False
+        numbers = [v for v in values if type(v) is not str]
+    if not numbers:
+        return True
+    # A NaN first makes min/max NaN and the comparison false: then the full validator decides.
+    if low is not None and not low <= min(numbers):
+        return False
+    return high is None or max(numbers) <= high
+
+
+Columns = dict[str, dict[str, list[Any]]]
+
+
+def _rows_fine(record: dict[str, Any], plan: dict[str, list[tuple[str, Any]]]) -> Columns | None:
+    """The row arrays as columns (array -> key -> values) when every row is clearly valid."""
+    columns: Columns = {}
+    for name, rules in plan.items():
+        rows = record.get(name)
+        if type(rows) is not list or not set(map(type, rows)) <= {dict}:
+            return None
+        columns[name] = {}
+        try:
+            for key, rule in rules:
+                values = list(map(itemgetter(key), rows))
+                if not _column_fine(values, rule):
+                    return None
+                columns[name][key] = values
+        except KeyError:
+            return None
+    return columns
 
 
 def _field(name: str) -> str:
@@ -96,6 +200,35 @@ def _reason(exc: Any) -> tuple[str, str]:
     return "", _printable(message)
 
 
+def check_trace(record: Any) -> tuple[list[str], Columns | None]:
+    """``trace_problems(record)``, and, for a valid record, its row arrays as columns when
+    they were checked a column at a time: ``{"steps": {"epoch": [...], "loss": [...], ...},
+    "epochs": {...}}`` (None otherwise). A reader can build its arrays from them."""
+    import fastjsonschema
+
+    # The format first: whatever else is wrong with a file that is not a trace is noise.
+    if not isinstance(record, dict):
+        return ["record: not a JSON object"], None
+    if record.get("format") != TRACE_FORMAT:
+        found = _printable(repr(record.get("format")), 60)
+        return [f"format: not an {TRACE_FORMAT} record (format is {found})"], None
+    columns = None
+    try:
+        fast = _fast_plan()
+        columns = None if fast is None else _rows_fine(record, fast[1])
+        if fast is not None and columns is not None:
+            fast[0](record)  # the rest of the record; its rows are fine
+        else:
+            _trace_validator()(record)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        missing, reason = _reason(exc)
+        field = _field(str(exc.name))
+        if missing:
+            field = missing if field == "record" else f"{field}.{missing}"
+        return [f"{field}: {reason}"], None
+    return [], columns
+
+
 def trace_problems(record: Any) -> list[str]:
     """Why ``record`` (a parsed JSON value) is not a valid fi-trace/1 record: a list of
     ``"<field>: <reason>"`` strings, empty when it is valid.
@@ -103,20 +236,4 @@ def trace_problems(record: Any) -> list[str]:
     The validator stops at the first problem, so the list has at most one entry. Messages are
     one printable line each (control characters escaped, long values cut).
     """
-    import fastjsonschema
-
-    # The format first: whatever else is wrong with a file that is not a trace is noise.
-    if not isinstance(record, dict):
-        return ["record: not a JSON object"]
-    if record.get("format") != TRACE_FORMAT:
-        found = _printable(repr(record.get("format")), 60)
-        return [f"format: not an {TRACE_FORMAT} record (format is {found})"]
-    try:
-        _trace_validator()(record)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        missing, reason = _reason(exc)
-        field = _field(str(exc.name))
-        if missing:
-            field = missing if field == "record" else f"{field}.{missing}"
-        return [f"{field}: {reason}"]
-    return []
+    return check_trace(record)[0]

@@ -137,7 +137,8 @@ def test_values_are_range_checked(tmp_path: Path, campaign) -> None:
         (lambda r: r["steps"][2].update(epoch=-1), "steps[2].epoch: must be bigger"),
         (lambda r: r["epochs"][0].update(test_accuracy=1.5), "epochs[0].test_accuracy: must be"),
         (lambda r: r["config"].update(num_classes=1), "config.num_classes: must be bigger"),
-        (lambda r: r["config"].update(epochs=10**400), "config.epochs: must be smaller"),
+        (lambda r: r["config"].update(epochs=10**19), "config.epochs: must be smaller"),
+        (lambda r: r["config"].update(epochs=10**400), "invalid JSON: a number too large"),
         (lambda r: r["injection"].update(epoch=25), "injection: epoch 25 step 4 is outside"),
         (lambda r: r["injection"].update(replica=8), "injection.replica: 8 >= 8 replicas"),
         (lambda r: r["injection"].update(positions=[[16, 0, 0, 0]]), "not a position in shape"),
@@ -160,7 +161,7 @@ def test_hostile_bytes_are_one_problem(tmp_path: Path, campaign, monkeypatch) ->
     for data, reason in (
         (b"[" * 100_000, "nested too deeply"),
         (b'{"a":' * 100_000, "nested too deeply"),
-        (b'{"a": ' + b"9" * 10_000 + b"}", "invalid JSON: Exceeds the limit"),
+        (b'{"a": ' + b"9" * 10_000 + b"}", "invalid JSON: a number too large"),
         (nan.replace('"NaN"', "NaN").encode(), "bare NaN"),
         (nan.replace('"NaN"', "Infinity").encode(), "bare Infinity"),
         (good.replace('"accuracy":0', '"accuracy":NaN', 1).encode(), "bare NaN"),
