@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from analysis import __version__
-from analysis.errors import InputError, one_line
+from analysis.errors import InputError, escaped, one_line
 from analysis.outputs import check_distinct, check_output_dir, check_output_file
 
 
@@ -144,7 +144,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for path, outcome in classify(
         args.traces, args.golden, _thresholds(args), _ingest_options(args), _jobs(args)
     ):
-        sys.stdout.write(f"{path}\t{outcome}\n")
+        sys.stdout.write(f"{escaped(path)}\t{outcome}\n")  # one line per trace, whatever its name
     sys.stdout.flush()
     return 0
 
