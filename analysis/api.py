@@ -45,17 +45,24 @@ def load(
 
     ``path`` is a campaign's results folder (``results/<campaign>``) or a results table
     (``results.parquet``). A folder with a ``results.parquet`` gives that table; a folder
-    without one (a campaign still running) gives its traces as they are now, classified
-    against ``golden`` (default: the golden runs its traces name, as ``status`` finds them).
+    without one (a campaign still running), or given ``golden`` or ``thresholds``, gives its
+    traces as they are now, classified against ``golden`` (default: the golden runs its traces
+    name, as ``status`` finds them) with ``thresholds``.
     """
     from analysis.table import read_results
 
     path = os.fspath(path)
-    table = os.path.join(path, "results.parquet") if os.path.isdir(path) else path
-    if os.path.isfile(table) and golden is None and thresholds is None:
-        return read_results(table)
+    if os.path.isfile(path):
+        if golden is not None or thresholds is not None:
+            raise InputError(
+                path, "golden", "a results table is classified already: give the results folder"
+            )
+        return read_results(path)
     if not os.path.isdir(path):
         raise InputError(path, None, "neither a results folder nor a results table")
+    table = os.path.join(path, "results.parquet")
+    if os.path.isfile(table) and golden is None and thresholds is None:
+        return read_results(table)
     snapshot = campaign_status(path, golden, by=(), thresholds=thresholds, jobs=jobs)
     if snapshot.table is None:
         raise InputError(path, None, "; ".join(snapshot.notes) or "no injection traces yet")

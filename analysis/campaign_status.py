@@ -56,6 +56,7 @@ class Status:
     by: list[str] = field(default_factory=list)
     method: str = "wilson"
     confidence: float = 0.95
+    failures: list[str] = field(default_factory=list)  # the first problem of each failed trace
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -289,6 +290,12 @@ def campaign_status(
     if method not in METHODS:
         raise InputError("--method", None, f"must be one of {', '.join(METHODS)}, got {method!r}")
     normal_quantile(confidence)
+    from analysis.columns import RESULT_NAMES
+    from analysis.groups import DERIVED
+
+    for column in by:
+        if column not in RESULT_NAMES and column not in DERIVED:
+            raise InputError("--by", None, f"no column {column!r} in the results table")
     if not os.path.isdir(results_dir):
         raise InputError(results_dir, None, "no such directory (a campaign's results folder)")
     status = Status(results_dir, by=list(by), method=method, confidence=confidence)
@@ -305,7 +312,8 @@ def campaign_status(
         seen = {os.path.realpath(p) for p in status.golden}
         paths = [p for p in paths if os.path.realpath(p) not in seen]
     rows = _rows(paths, golden_set, options, t, jobs)
-    status.failed = sum(1 for r in rows if not r["complete"])
+    status.failures = [str(r["problem"]).split(" | ")[0] for r in rows if not r["complete"]]
+    status.failed = len(status.failures)
     status.done = len(rows) - status.failed
     _job_times(status, rows)
     _pace(status, rows, time.time() if now is None else now)
@@ -401,11 +409,8 @@ def format_status(status: Status) -> str:
                 "  (runs that end at an INF/NaN finish sooner, so early in a campaign they are "
                 "over-represented)"
             )
-    failed = (
-        [] if status.table is None else list(status.table.loc[~status.table["complete"], "problem"])
-    )
-    lines += [f"  failed: {printable(str(p).split(' | ')[0])}" for p in failed[:3]]
-    if len(failed) > 3:
-        lines.append(f"  failed: ... and {len(failed) - 3} more (the results table lists them)")
+    lines += [f"  failed: {printable(p)}" for p in status.failures[:3]]
+    if len(status.failures) > 3:
+        lines.append(f"  failed: ... and {len(status.failures) - 3} more")
     lines += [f"  note: {printable(n)}" for n in status.notes]
     return "\n".join(lines) + "\n"

@@ -147,6 +147,7 @@ def test_status_api_pace_and_table(running: Running) -> None:
 
 def test_status_early_and_replay(running: Running, tmp_path: Path, capsys) -> None:
     # Before the golden runs have finished, and before the CSVs exist: counts, no rates.
+    running.damage()
     for seed in (123, 124, 125):
         (running.gdir / f"seed_{seed}" / "trace.json").unlink()
     for csv in (running.campaign / "csv").iterdir():
@@ -154,9 +155,11 @@ def test_status_early_and_replay(running: Running, tmp_path: Path, capsys) -> No
     (running.campaign / "csv").rmdir()
     assert main(["status", "results/default"]) == 0
     out = capsys.readouterr()[0]
-    assert "25 injection(s) have a trace; the number planned is unknown" in out
+    assert "26 injection(s) have a trace; the number planned is unknown" in out
     assert "no golden trace found (give --golden): outcomes are not classified yet" in out
     assert "outcome rates" not in out
+    assert "25 done, 1 failed" in out  # the damaged trace is counted, and named, all the same
+    assert "failed: results/default/traces/inj_00025.json:1: invalid JSON" in out
     # A replay campaign: the CSVs it replays are elsewhere; the golden run given.
     replay = tmp_path / "replayed"
     replay.mkdir()
@@ -166,7 +169,7 @@ def test_status_early_and_replay(running: Running, tmp_path: Path, capsys) -> No
     syn.write_json(golden, running.goldens[0])
     code = main(["status", "results/default", "--golden", str(golden), "--csv-dir", str(replay)])
     out = capsys.readouterr()[0]
-    assert code == 0 and "25 of 30 injections" in out and "golden runs 1" in out
+    assert code == 0 and "26 of 30 injections" in out and "golden runs 1" in out
 
 
 def test_status_refusals(running: Running, capsys) -> None:
@@ -174,6 +177,7 @@ def test_status_refusals(running: Running, capsys) -> None:
         (["status", "results/nope"], "results/nope: no such directory"),
         (["status", "results/default", "--csv-dir", "nope"], "nope: --csv-dir: no such directory"),
         (["status", "results/default", "--confidence", "1.5"], "confidence: "),
+        (["status", "results/default", "--by", "stage,nope"], "--by: no column 'nope'"),
         (["status", "results/default", "--golden", "results/default/csv/inj_00001.csv"], ""),
     ):
         code, (out, err) = main(argv), capsys.readouterr()
