@@ -1,4 +1,4 @@
-"""Shared fixtures: synthetic traces written exactly as docs/interfaces.md specifies, and the
+"""Shared fixtures: synthetic traces that follow fi_formats/trace.schema.json, and the
 paper artifact's real traces."""
 
 from __future__ import annotations
