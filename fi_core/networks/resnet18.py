@@ -4,7 +4,9 @@ conv1 7x7/2 (bias) -> BN -> ReLU (no max-pool); four stages `basicblock_1..4` of
 blocks `_basic_0`, `_basic_1` (64, 128, 256, 512 filters times `width`, stride 2 in the first
 block of stages 2-4). A basic block: conv1 3x3 -> BN -> ReLU -> dropout -> conv2 3x3 -> BN, plus
 the shortcut (identity, or `downsample` 1x1 -> BN), add, ReLU, dropout. Global average pool,
-dense 10 (`fc`, a site outside the artifact's lists). Without batch norm every conv has a bias.
+dense 10 (`fc`, a site outside the artifact's lists). Every conv has a bias, added after the op
+and before batch norm, as in the artifact (`InjectConv2D` keeps Keras' default `use_bias=True`):
+batch norm cancels it in the forward pass, but a corrupted gradient reaches it.
 """
 
 from __future__ import annotations
@@ -18,15 +20,15 @@ from fi_core.workloads import NUM_CLASSES, WorkloadConfig
 
 
 def _conv_bn(b: Builder, config: WorkloadConfig, name: str, x: Tensor, filters: int,
-             kernel: int, stride: int = 1, *, bias: bool = False) -> Tensor:
-    y = b.conv(name, x, filters, kernel, stride, bias=bias or not config.batch_norm)
+             kernel: int, stride: int = 1) -> Tensor:
+    y = b.conv(name, x, filters, kernel, stride, bias=True)
     return b.batch_norm(f"{name}_bn", y) if config.batch_norm else y
 
 
 def build(b: Builder, config: WorkloadConfig, x: Tensor) -> Tensor:
     width = config.width
     stem = max(1, round(64 * width))
-    h = b.relu(_conv_bn(b, config, "conv1", x, stem, 7, 2, bias=True))
+    h = b.relu(_conv_bn(b, config, "conv1", x, stem, 7, 2))
     for stage, base in enumerate((64, 128, 256, 512), start=1):
         filters = max(1, round(base * width))
         for block in range(2):
