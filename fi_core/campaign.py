@@ -21,6 +21,9 @@ from fi_core.errors import BadInput
 from fi_core.faults import values
 from fi_core.workloads import WorkloadConfig
 
+ID_WIDTH = 5
+"""Digits of a CSV's number at least (`inj_00042`); more when a campaign needs them."""
+
 
 @dataclass(frozen=True)
 class CampaignSpec:
@@ -110,7 +113,7 @@ def generate(spec: CampaignSpec, count: int, seed: int, out: Path,
     check(spec)
     if count < 1:
         raise BadInput("campaign", "n", f"{count} is not a positive number of injections")
-    width = max(5, len(str(count - 1)))
+    width = max(ID_WIDTH, len(str(count - 1)))
     paths = []
     for index in range(count):
         path = out / f"{prefix}{index:0{width}d}.csv"

@@ -1,4 +1,5 @@
-"""Command line: `python -m fi_core {golden,generate,inject,validate}` (also `fi-core`)."""
+"""Command line: `python -m fi_core {golden,generate,inject,validate,sites,describe}` (also
+`fi-core`)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,15 @@ def parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check CSVs against their workloads")
     validate.add_argument("files", nargs="+", type=Path)
+
+    sites = commands.add_parser("sites", help="a workload's injectable layers, one per line")
+    _add_workload(sites)
+    sites.add_argument("--stage", default="fwrd_inject", choices=("fwrd_inject", "bkwd_inject"))
+    sites.add_argument("--all-sites", action="store_true",
+                       help="also the sites outside the artifact's lists (e.g. the classifier)")
+
+    describe = commands.add_parser("describe", help="workloads, fault models and id width")
+    describe.add_argument("--json", action="store_true", help="machine-readable (the default)")
     return root
 
 
@@ -89,6 +99,27 @@ def _validate(paths: Sequence[Path]) -> int:
             print(error, file=sys.stderr)
             bad += 1
     return 2 if bad else 0
+
+
+def _sites(args: argparse.Namespace) -> int:
+    from fi_core import architecture
+
+    config = workloads.resolve(args.workload, _overrides(args.set), "--set")
+    only = not args.all_sites
+    names = (architecture.forward_layers(config, artifact_only=only)
+             if args.stage == "fwrd_inject"
+             else architecture.backward_layers(config, artifact_only=only))
+    print("\n".join(names))
+    return 0
+
+
+def _describe() -> int:
+    import json
+
+    from fi_core.describe import describe
+
+    print(json.dumps(describe(), indent=1))
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -135,12 +166,23 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from fi_core import plugins
+
+    try:
+        plugins.load(plugins.from_environment(), plugins.ENVIRONMENT)
+    except BadInput as error:
+        print(error, file=sys.stderr)
+        return 2
     args = parser().parse_args(argv)
     try:
         if args.command == "validate":
             return _validate(args.files)
         if args.command == "generate":
             return _generate(args)
+        if args.command == "sites":
+            return _sites(args)
+        if args.command == "describe":
+            return _describe()
         return _train(args)
     except BadInput as error:
         print(error, file=sys.stderr)

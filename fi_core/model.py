@@ -1,56 +1,109 @@
-"""The artifact's ResNet-18 (and its no-BN variant) as a tf.Module built from the site list."""
+"""The TensorFlow pass of a network's declaration: its variables and its forward function.
+
+`Model` creates one variable-holding layer per entry of the shape pass (`architecture.layout`),
+then runs the same declaration with `TFBuilder`, which looks each layer up by name. Sites keep the
+seeds they always had (workload seed, site index), so a network's initial weights depend only on
+its sites, not on the layers declared between them.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 from fi_core import architecture, nn
+from fi_core.builder import Builder, Init
+from fi_core.networks import network_of
 from fi_core.nn import StepContext
 from fi_core.workloads import WorkloadConfig
 
+DEPTHWISE_SEED = 10_000
+"""Seed offset of depthwise kernels: (workload seed, DEPTHWISE_SEED + their index)."""
 
-class ResNet18(tf.Module):
-    """conv1 7x7/2 -> BN -> ReLU; four stages of two basic blocks; global average pool; fc.
 
-    A basic block: conv1 -> BN -> ReLU -> dropout -> conv2 -> BN, plus the shortcut (identity or
-    1x1/2 `downsample` -> BN), add, ReLU, dropout. Without batch norm (`resnet18_nobn`) every
-    conv has a bias and the BN steps are skipped.
-    """
+class Model(tf.Module):
+    """A workload's network: sites, depthwise convs, batch norms and scalar gains by name."""
 
     def __init__(self, config: WorkloadConfig) -> None:
-        super().__init__(name="resnet18")
+        super().__init__(name=config.network)
         self.config = config
-        self.sites = architecture.sites_of(config)
-        self.layers = {
-            site.name: nn.SiteLayer(site, index, seed=(config.seed, index))
-            for index, site in enumerate(self.sites)
-        }
-        self.norms = {
-            site.name: nn.BatchNorm(site.cout, name=f"{site.name}_bn")
-            for site in self.sites
-            if config.batch_norm and site.kind == "conv"
-        }
-        self.blocks = sorted({s.name.rsplit("_", 1)[0] for s in self.sites if "basic" in s.name})
-
-    def _conv(self, name: str, x: tf.Tensor, ctx: StepContext) -> tf.Tensor:
-        y = self.layers[name](x, ctx)
-        return self.norms[name](y, ctx) if name in self.norms else y
+        self.network = network_of(config)
+        layout = architecture.layout(config)
+        self.sites = {site.name: nn.SiteLayer(site, index, seed=(config.seed, index))
+                      for index, site in enumerate(layout.sites)}
+        self.depthwise = {
+            spec.name: nn.Depthwise(spec, seed=(config.seed, DEPTHWISE_SEED + index))
+            for index, spec in enumerate(layout.depthwise)}
+        self.norms = {spec.name: nn.BatchNorm(spec.channels, name=spec.name,
+                                              momentum=spec.momentum)
+                      for spec in layout.norms}
+        self.gains = {spec.name: tf.Variable(spec.init, dtype=tf.float32, name=spec.name,
+                                             aggregation=nn.TRAINABLE)
+                      for spec in layout.gains}
 
     def __call__(self, x: tf.Tensor, ctx: StepContext) -> tf.Tensor:
         """Logits for a batch of images `[groups * n, H, W, C]`."""
-        rate = self.config.dropout
-        h = tf.nn.relu(self._conv("conv1", x, ctx))
-        for index, block in enumerate(self.blocks):
-            shortcut = (self._conv(f"{block}_downsample", h, ctx)
-                        if f"{block}_downsample" in self.layers else h)
-            y = tf.nn.relu(self._conv(f"{block}_conv1", h, ctx))
-            y = nn.dropout(y, rate, ctx, 2 * index)
-            y = self._conv(f"{block}_conv2", y, ctx)
-            h = nn.dropout(tf.nn.relu(y + shortcut), rate, ctx, 2 * index + 1)
-        pooled = tf.reduce_mean(h, axis=[1, 2])
-        return self.layers["fc"](pooled, ctx)
+        return self.network.build(TFBuilder(self, ctx), self.config, x)
 
 
-def build(config: WorkloadConfig) -> ResNet18:
-    """The model of a workload (every implemented workload is a ResNet-18 variant)."""
-    return ResNet18(config)
+class TFBuilder(Builder):
+    """Runs a declaration on tensors with a model's layers (see `fi_core.builder`)."""
+
+    def __init__(self, model: Model, ctx: StepContext) -> None:
+        self.model, self.ctx = model, ctx
+        self._dropouts = 0
+
+    def conv(self, name: str, x: tf.Tensor, filters: int, kernel: int, stride: int = 1, *,
+             bias: bool = False, listed: bool = True, standardised: bool = False,
+             init: Init = "glorot") -> tf.Tensor:
+        return self.model.sites[name](x, self.ctx)
+
+    def dense(self, name: str, x: tf.Tensor, units: int, *, bias: bool = True,
+              listed: bool = False) -> tf.Tensor:
+        return self.model.sites[name](x, self.ctx)
+
+    def depthwise(self, name: str, x: tf.Tensor, kernel: int, stride: int = 1) -> tf.Tensor:
+        return self.model.depthwise[name](x)
+
+    def batch_norm(self, name: str, x: tf.Tensor, momentum: float = 0.9) -> tf.Tensor:
+        return self.model.norms[name](x, self.ctx)
+
+    def gain(self, name: str, x: tf.Tensor, init: float = 0.0) -> tf.Tensor:
+        return x * self.model.gains[name]
+
+    def relu(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.nn.relu(x)
+
+    def swish(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.nn.silu(x)
+
+    def sigmoid(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.sigmoid(x)
+
+    def scale(self, x: tf.Tensor, factor: float) -> tf.Tensor:
+        return x * factor
+
+    def dropout(self, x: tf.Tensor, rate: float) -> tf.Tensor:
+        index, self._dropouts = self._dropouts, self._dropouts + 1
+        return nn.dropout(x, rate, self.ctx, index)
+
+    def global_pool(self, x: tf.Tensor, keepdims: bool = False) -> tf.Tensor:
+        return tf.reduce_mean(x, axis=[1, 2], keepdims=keepdims)
+
+    def concat(self, xs: Sequence[tf.Tensor]) -> tf.Tensor:
+        return tf.concat(list(xs), axis=-1)
+
+    def add(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        return a + b
+
+    def multiply(self, a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+        return a * b
+
+    def channels(self, x: tf.Tensor) -> int:
+        return int(x.shape[-1])
+
+
+def build(config: WorkloadConfig) -> Model:
+    """The model of a workload."""
+    return Model(config)

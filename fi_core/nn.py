@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from fi_core import fault_ops
+from fi_core import architecture, fault_ops
 from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, Site
 from fi_core.fault_ops import FaultPlan, Replicas
 
@@ -38,9 +38,19 @@ def glorot_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, seed: tuple
     return tf.random.stateless_truncated_normal(shape, seed=seed, stddev=std)
 
 
+def fan_in_normal(shape: tuple[int, ...], fan_in: int, seed: tuple[int, int]):
+    """Keras' VarianceScaling(1.0, fan_in, untruncated normal), the NF-ResNet kernels."""
+    return tf.random.stateless_normal(shape, seed=seed, stddev=math.sqrt(1.0 / fan_in))
+
+
+WS_EPSILON = 1e-4
+"""Floor of fan_in x variance in scaled weight standardisation (the artifact's eps)."""
+
+
 class SiteLayer(tf.Module):
-    """A conv ('same' padding) or dense site: kernel, optional zero bias added after the op.
-    `index` is the site's position in the workload's site list (how a fault plan names it)."""
+    """A conv ('same' padding) or dense site: kernel, optional zero bias added after the op,
+    optional scaled weight standardisation with a per-channel gain (NF-ResNet). `index` is the
+    site's position in the workload's site list (how a fault plan names it)."""
 
     def __init__(self, site: Site, index: int, seed: tuple[int, int]) -> None:
         super().__init__(name=site.name)
@@ -50,10 +60,25 @@ class SiteLayer(tf.Module):
             fan_in, fan_out = site.kernel**2 * site.cin, site.kernel**2 * site.cout
         else:
             shape, fan_in, fan_out = (site.cin, site.cout), site.cin, site.cout
-        self.kernel = tf.Variable(glorot_normal(shape, fan_in, fan_out, seed), name="kernel",
-                                  aggregation=TRAINABLE)
+        initial = (fan_in_normal(shape, fan_in, seed) if site.init == "fan_in_normal"
+                   else glorot_normal(shape, fan_in, fan_out, seed))
+        self.kernel = tf.Variable(initial, name="kernel", aggregation=TRAINABLE)
         self.bias = (tf.Variable(tf.zeros([site.cout]), name="bias", aggregation=TRAINABLE)
                      if site.bias else None)
+        self.gain = (tf.Variable(tf.ones([site.cout]), name="gain", aggregation=TRAINABLE)
+                     if site.standardised else None)
+
+    def weight(self) -> tf.Tensor:
+        """The op's weight operand: the kernel, or its scaled standardisation
+        (kernel - mean) * gain / sqrt(max(fan_in * variance, eps)) per output channel, so a
+        forward weight fault hits the standardised kernel, as the artifact means it to."""
+        if self.gain is None:
+            return tf.convert_to_tensor(self.kernel)
+        axes = list(range(self.kernel.shape.rank - 1))
+        mean, variance = tf.nn.moments(self.kernel, axes=axes, keepdims=True)
+        fan_in = float(math.prod(self.kernel.shape[:-1]))
+        scale = tf.math.rsqrt(tf.maximum(variance * fan_in, WS_EPSILON)) * self.gain
+        return (self.kernel - mean) * scale
 
     def _forward(self, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
         if self.site.kind == "dense":
@@ -95,8 +120,25 @@ class SiteLayer(tf.Module):
 
             return y, grad
 
-        y = op(x, tf.convert_to_tensor(self.kernel))
+        y = op(x, self.weight())
         return y if self.bias is None else tf.nn.bias_add(y, self.bias)
+
+
+class Depthwise(tf.Module):
+    """A depthwise conv ('same' padding, no bias, Glorot normal): not an injection site, as in
+    the artifact; TensorFlow's own gradient."""
+
+    def __init__(self, spec: architecture.Depthwise, seed: tuple[int, int]) -> None:
+        super().__init__(name=spec.name)
+        self.spec = spec
+        k, channels = spec.kernel, spec.channels
+        self.kernel = tf.Variable(
+            glorot_normal((k, k, channels, 1), k * k * channels, k * k, seed), name="kernel",
+            aggregation=TRAINABLE)
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        stride = self.spec.stride
+        return tf.nn.depthwise_conv2d(x, self.kernel, [1, stride, stride, 1], "SAME")
 
 
 class BatchNorm(tf.Module):

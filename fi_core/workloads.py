@@ -1,21 +1,21 @@
-"""Workload configurations: the paper's presets, the small CPU default, and overrides.
+"""Workload configurations and overrides.
 
-A workload fixes everything that makes two runs comparable: model, data, batch layout, optimiser
-and seed. Presets are named; any field can be overridden by name (`--set epochs=20` on the
-command line, or an `epochs,20` row in an injection CSV).
+A workload fixes everything that makes two runs comparable: network, data, batch layout,
+optimiser and seed. Presets are named and live next to their network, one file per network in
+`fi_core.networks`; any field can be overridden by name (`--set epochs=20` on the command line,
+or an `epochs,20` row in an injection CSV).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fi_core.errors import BadInput
 
-MODELS = ("resnet18", "resnet18_nobn", "resnet18_sgd")
 DATASETS = {"cifar10": (50_000, 10_000, 32, 3), "digits": (1_437, 360, 8, 1)}
 """name -> (train examples, test examples, native image size, channels)."""
 
@@ -24,9 +24,12 @@ NUM_CLASSES = 10
 
 @dataclass(frozen=True)
 class WorkloadConfig:
-    """Everything a golden run and its injections must agree on."""
+    """Everything a golden run and its injections must agree on. `model` is the artifact's
+    model name (the CSV's `model` key); `network` names the declaration that builds it."""
 
     model: str = "resnet18"
+    network: str = "resnet18"
+    batch_norm: bool = True
     dataset: str = "cifar10"
     image_size: int = 32
     width: float = 1.0
@@ -64,10 +67,6 @@ class WorkloadConfig:
         """Ceil, as the artifact: 50,000 / 1,024 gives 49 steps, the last one partial."""
         return math.ceil(self.train_examples / self.global_batch)
 
-    @property
-    def batch_norm(self) -> bool:
-        return self.model != "resnet18_nobn"
-
     def batch_per_replica_at(self, step: int) -> int:
         """Per-replica batch of a step: the last step of an epoch gets what is left, split evenly
         over the replicas (a remainder smaller than the replica count is dropped)."""
@@ -80,25 +79,36 @@ class WorkloadConfig:
         return dataclasses.asdict(self)
 
 
-PRESETS: dict[str, WorkloadConfig] = {
-    "resnet18": WorkloadConfig(),
-    "resnet18_nobn": WorkloadConfig(model="resnet18_nobn"),
-    "resnet18_sgd": WorkloadConfig(
-        model="resnet18_sgd", optimizer="sgd", learning_rate=0.1, end_learning_rate=1e-3,
-        decay_steps=2000, dropout=0.0,
-    ),
-    "resnet18_small": WorkloadConfig(
-        dataset="digits", image_size=16, width=0.25, replicas=8, batch_per_replica=18,
-        epochs=20, decay_steps=200, test_batch=360, flip=False, crop_pad=0,
-    ),
-}
+class _Presets(Mapping[str, WorkloadConfig]):
+    """Every registered preset, by name (filled from `fi_core.networks` on first use)."""
 
-OVERRIDABLE = tuple(f.name for f in dataclasses.fields(WorkloadConfig) if f.name != "model")
-"""Fields a CSV row or `--set` may change; the model is fixed by the preset."""
+    @staticmethod
+    def _all() -> Mapping[str, WorkloadConfig]:
+        from fi_core.networks import presets
 
-STRUCTURAL = ("model", "dataset", "image_size", "width", "replicas", "batch_per_replica",
-              "epochs", "optimizer", "dropout", "flip", "crop_pad", "seed", "test_batch",
-              "end_learning_rate", "decay_steps")
+        return presets()
+
+    def __getitem__(self, name: str) -> WorkloadConfig:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+PRESETS: Mapping[str, WorkloadConfig] = _Presets()
+
+FIXED = ("model", "network", "batch_norm")
+"""Fields that make the network what it is: fixed by the preset."""
+
+OVERRIDABLE = tuple(f.name for f in dataclasses.fields(WorkloadConfig) if f.name not in FIXED)
+"""Fields a CSV row or `--set` may change."""
+
+STRUCTURAL = ("model", "network", "batch_norm", "dataset", "image_size", "width", "replicas",
+              "batch_per_replica", "epochs", "optimizer", "dropout", "flip", "crop_pad", "seed",
+              "test_batch", "end_learning_rate", "decay_steps")
 """Fields an injection run must share with the golden run it resumes from. Only the initial
 learning rate may differ: the artifact's CSVs carry their own."""
 

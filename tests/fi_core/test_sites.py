@@ -15,8 +15,9 @@ from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, OPERANDS, Site
 from fi_core.fault_ops import VALUE_KINDS, FaultPlan, Replicas
 from tests.fi_core import reference as ref
 
-CONV_GEOMETRIES = [(3, 1, 6), (3, 2, 8), (1, 2, 8), (7, 2, 16), (3, 2, 7), (7, 2, 8)]
-"""(kernel, stride, input size): every kind of ResNet-18 conv, and odd sizes."""
+CONV_GEOMETRIES = [(3, 1, 6), (3, 2, 8), (1, 2, 8), (7, 2, 16), (3, 2, 7), (7, 2, 8), (5, 2, 8),
+                   (5, 1, 6), (1, 1, 4)]
+"""(kernel, stride, input size): every kind of conv of the paper's networks, and odd sizes."""
 
 
 def make_site(kernel: int, stride: int, size: int, cin: int = 3, cout: int = 4) -> Site:

@@ -15,6 +15,7 @@ from .pipeline_helpers import BIN, REPO, run_snakemake, subprocess_env, write_co
 
 DEFAULT = REPO / "config" / "config.yaml"
 PAPER = REPO / "config" / "paper.yaml"
+WORKLOADS = REPO / "config" / "workloads.yaml"
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -165,6 +166,35 @@ def test_paper_config_downloads_cifar10_and_replays_the_artifact(tmp_path):
     assert "--workload resnet18 --set seed=123 --out results/golden/resnet18/seed_123" in out
     assert "--data-dir resources/datasets/cifar10" in out
     assert "--file injections/artifact/resnet18/inj_masked.csv" in out
+
+
+def test_paper_config_has_a_campaign_and_a_replay_per_workload(tmp_path):
+    (tmp_path / "injections").symlink_to(REPO / "injections")
+    counts = job_counts(dry_run(tmp_path, DEFAULT, PAPER))
+    assert counts["golden"] == 6 * 3  # resnet18 (3 variants), effnet, densenet, nfnet
+    assert counts["replay"] == 11  # every artifact CSV
+    assert counts["generate"] == 6
+    assert counts["collect"] == 6 + 5 + 1  # per campaign, per replay, the study
+
+
+def test_workloads_config_compares_every_small_preset(tmp_path):
+    out = dry_run(tmp_path, DEFAULT, WORKLOADS)
+    counts = job_counts(out)
+    assert (counts["golden"], counts["generate"], counts["inject"]) == (8, 4, 8)
+    assert (counts["collect"], counts["figures"]) == (1, 1)  # one table for the four
+    for preset in ("resnet18_small", "effnet_small", "densenet_small", "nfnet_small"):
+        assert f"results/golden/{preset}/seed_" in out
+    assert "rates/workload_stage.csv" in out
+
+
+def test_an_unknown_preset_is_refused_in_one_line(tmp_path):
+    config = write_config(tmp_path / "config.yaml", {
+        "workloads": {"mine": {"preset": "resnet99"}},
+        "campaigns": {"default": {"workload": "mine", "n": 2}}})
+    result = run_snakemake(tmp_path, "-n", "--configfile", str(config), timeout=300)
+    assert result.returncode != 0
+    assert "workloads.mine.preset: unknown fi_core workload 'resnet99'" in (
+        result.stdout + result.stderr)
 
 
 def test_batch_of_one_gives_one_job_per_csv(tmp_path):

@@ -1,11 +1,12 @@
 # From traces to the results table, the outcome rates with confidence intervals, and the figures
-# (the analysis package's command line).
+# (the analysis package's command line), for each campaign and each study (several campaigns in
+# one table, e.g. one per workload).
 
 
 rule collect:
     input:
-        traces=lambda wildcards: trace_files(wildcards.campaign),
-        golden=lambda wildcards: golden_traces(campaign_workload(wildcards.campaign)),
+        traces=lambda wildcards: result_traces(wildcards.campaign),
+        golden=lambda wildcards: result_goldens(wildcards.campaign),
     output:
         table="results/{campaign}/results.parquet",
         curves="results/{campaign}/curves.parquet",
@@ -86,7 +87,7 @@ rule figures:
     input:
         table="results/{campaign}/results.parquet",
         curves="results/{campaign}/curves.parquet",
-        golden=lambda wildcards: golden_traces(campaign_workload(wildcards.campaign)),
+        golden=lambda wildcards: result_goldens(wildcards.campaign),
     output:
         report(
             directory("results/{campaign}/figures"),

@@ -1,11 +1,15 @@
 # Configuration handling and the helpers the rules share. Everything here runs when Snakemake
-# parses the workflow; nothing imports TensorFlow or fi_core.
+# parses the workflow; nothing imports TensorFlow or fi_core: what the engine knows (workloads,
+# their datasets and seeds, the id width) comes from `fi-core describe --json`, asked once.
 
 import copy
 import importlib.util
+import json
 import math
 import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,35 +33,65 @@ os.environ.update(
     PATH=_path,
 )
 
-# The dataset and seed of fi_core's presets (docs/interfaces.md), so that the DAG knows which
-# dataset to download and which seed provides the checkpoints without importing fi_core.
-PRESET_DATASETS = {
-    "resnet18": "cifar10",
-    "resnet18_nobn": "cifar10",
-    "resnet18_sgd": "cifar10",
-    "resnet18_small": "digits",
-}
-PRESET_SEED = 123
 
+class ConfigError(Exception):
+    """A configuration that the schema accepts but the workflow cannot run."""
+
+
+def _ask_engine():
+    """The engine's facts: `fi-core describe --json`, run with the Python the jobs use."""
+    python = shutil.which("python", path=_path) or sys.executable
+    try:
+        result = subprocess.run(
+            [python, "-m", "fi_core", "describe", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except OSError as err:
+        raise ConfigError(
+            f"cannot run the engine ({python} -m fi_core): {err}"
+        ) from err
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(f"fi-core describe failed: {last}")
+    return json.loads(result.stdout)
+
+
+ENGINE = _ask_engine()
 WORKLOADS = config["workloads"]
 CAMPAIGNS = config["campaigns"]
+STUDIES = config["studies"]
 DATASETS = config["datasets"]
 BATCH = config["inject"]["batch"]
 # A batch is the ids that share all but their last DIGITS digits (batch 10: inj_0004 covers
 # inj_00040 .. inj_00049), so one inject job can declare its CSVs' traces as outputs.
 DIGITS = len(str(BATCH)) - 1
 SUFFIXES = [f"{k:0{DIGITS}d}" for k in range(BATCH)] if DIGITS else [""]
-ID_WIDTH = 5
-
-
-class ConfigError(Exception):
-    """A configuration that the schema accepts but the workflow cannot run."""
+ID_WIDTH = ENGINE["id_width"]
 
 
 def _check_config():
     for name in config["run"]:
-        if name not in CAMPAIGNS:
-            raise ConfigError(f"run: campaign {name!r} is not defined under campaigns")
+        if name not in CAMPAIGNS and name not in STUDIES:
+            raise ConfigError(
+                f"run: {name!r} is not defined under campaigns or studies"
+            )
+    for name, spec in WORKLOADS.items():
+        preset = spec.get("preset") or name
+        if preset not in ENGINE["workloads"]:
+            known = ", ".join(ENGINE["workloads"])
+            raise ConfigError(
+                f"workloads.{name}.preset: unknown fi_core workload {preset!r} (known: {known})"
+            )
+    for name, study in STUDIES.items():
+        if name in CAMPAIGNS:
+            raise ConfigError(f"studies.{name}: a campaign has the same name")
+        for campaign in study["campaigns"]:
+            if campaign not in CAMPAIGNS:
+                raise ConfigError(
+                    f"studies.{name}.campaigns: {campaign!r} is not defined under campaigns"
+                )
     for name, campaign in CAMPAIGNS.items():
         if campaign["workload"] not in WORKLOADS:
             raise ConfigError(
@@ -88,19 +122,23 @@ def workload_preset(workload):
     return WORKLOADS[workload].get("preset") or workload
 
 
+def preset_facts(workload):
+    """What fi_core says about the workload's preset (dataset, seed, ...)."""
+    return ENGINE["workloads"][workload_preset(workload)]
+
+
 def workload_dataset(workload):
     spec = WORKLOADS[workload]
-    preset = workload_preset(workload)
     return (
         spec["set"].get("dataset")
         or spec.get("dataset")
-        or PRESET_DATASETS.get(preset, "cifar10")
+        or preset_facts(workload)["dataset"]
     )
 
 
 def golden_seeds(workload):
     spec = WORKLOADS[workload]
-    first = int(spec["set"].get("seed", PRESET_SEED))
+    first = int(spec["set"].get("seed", preset_facts(workload)["seed"]))
     runs = spec.get("golden_runs") or config["golden"]["runs"]
     step = config["golden"]["seed_step"]
     return [first + k * step for k in range(runs)]
@@ -196,6 +234,24 @@ def trace_files(campaign, ext="json"):
     return [f"results/{campaign}/traces/{i}.{ext}" for i in campaign_ids(campaign)]
 
 
+# ---------------------------------------------------------------- results: campaigns and studies
+# The analysis rules work on a "result set": a campaign, or a study that puts several campaigns
+# (for example one per workload) into one table, so that rates and figures compare them.
+
+
+def result_campaigns(name):
+    return STUDIES[name]["campaigns"] if name in STUDIES else [name]
+
+
+def result_traces(name):
+    return [path for c in result_campaigns(name) for path in trace_files(c)]
+
+
+def result_goldens(name):
+    workloads = dict.fromkeys(campaign_workload(c) for c in result_campaigns(name))
+    return [path for w in workloads for path in golden_traces(w)]
+
+
 def generate_args(campaign):
     """Options of `fi-core generate` for a generated campaign."""
     spec = CAMPAIGNS[campaign]
@@ -288,4 +344,4 @@ def campaign_outputs(campaign):
 
 
 def all_outputs():
-    return [path for campaign in config["run"] for path in campaign_outputs(campaign)]
+    return [path for name in config["run"] for path in campaign_outputs(name)]

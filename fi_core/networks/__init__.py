@@ -1,0 +1,100 @@
+"""The registry of networks and their workload presets.
+
+A workload is one file in this package: its network, declared once against `fi_core.builder`,
+and its presets, handed to `register`. Every module here is imported on first use, so adding a
+file is the whole change; nothing else names a network. A module outside the package (a user's
+own network) registers itself the same way when it is imported as a plugin (`fi_core.plugins`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from fi_core.architecture import GRAD_IN, GRAD_WT
+
+if TYPE_CHECKING:
+    from fi_core.builder import Builder, Tensor
+    from fi_core.workloads import WorkloadConfig
+
+Order = Callable[[Sequence[str]], list[str]]
+"""Site names in creation order -> a layer list in the artifact's order."""
+
+
+def in_creation_order(names: Sequence[str]) -> list[str]:
+    return list(names)
+
+
+def in_reverse_order(names: Sequence[str]) -> list[str]:
+    return list(reversed(names))
+
+
+def interleaved(order: Order) -> Order:
+    """Backward names `L_grad_in, L_grad_wt` per layer, layers in `order`."""
+    return lambda names: [f"{n}_{op}" for n in order(names) for op in (GRAD_IN, GRAD_WT)]
+
+
+def grouped(order: Order) -> Order:
+    """Every `L_grad_in` (layers in `order`), then every `L_grad_wt` in the same order."""
+    return lambda names: [f"{n}_{op}" for op in (GRAD_IN, GRAD_WT) for n in order(names)]
+
+
+REVERSE_INTERLEAVED = interleaved(in_reverse_order)
+"""The default backward list: layers from the last to the first, grad_in then grad_wt."""
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network: its one declaration, and the order of the artifact's layer lists."""
+
+    name: str
+    build: Callable[[Builder, WorkloadConfig, Tensor], Tensor]
+    forward_order: Order = in_creation_order
+    backward_order: Order = REVERSE_INTERLEAVED
+
+
+_NETWORKS: dict[str, Network] = {}
+_PRESETS: dict[str, WorkloadConfig] = {}
+_discovered = False
+
+
+def register(network: Network, presets: Mapping[str, WorkloadConfig]) -> None:
+    """Add a network and its named workload presets (each preset's `network` must name it)."""
+    for name, preset in presets.items():
+        if preset.network != network.name:
+            raise ValueError(f"preset {name!r} names network {preset.network!r}, "
+                             f"registered with {network.name!r}")
+        if name in _PRESETS and _PRESETS[name] != preset:
+            raise ValueError(f"preset {name!r} is registered twice")
+    _NETWORKS[network.name] = network
+    _PRESETS.update(presets)
+
+
+def _discover() -> None:
+    """Import every module of this package once (each registers itself)."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+def networks() -> Mapping[str, Network]:
+    _discover()
+    return _NETWORKS
+
+
+def presets() -> Mapping[str, WorkloadConfig]:
+    _discover()
+    return _PRESETS
+
+
+def network_of(config: WorkloadConfig) -> Network:
+    known = networks()
+    if config.network not in known:
+        raise KeyError(f"unknown network {config.network!r} (known: {', '.join(known)})")
+    return known[config.network]
