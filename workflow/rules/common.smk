@@ -6,6 +6,7 @@ import importlib.util
 import math
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -245,6 +246,11 @@ def inject_runtime(wildcards, attempt):
 
 def replay_runtime(wildcards, attempt):
     return config["inject"]["resources"]["runtime"] * attempt
+
+
+def plugin_args():
+    """` --plugin MODULE` per configured plugin, quoted (placed right after the subcommand)."""
+    return "".join(f" --plugin {shlex.quote(name)}" for name in config["plugins"])
 
 
 def engine_args():
