@@ -4,10 +4,13 @@ A `FaultPlan` is what the sites see. Only its pass (forward, grad_in, grad_wt) i
 target site, operand, replica, the elements hit and the value rule with its parameters are
 run-time tensors (`FaultTensors`, declared once below). So one traced injection step per pass
 serves every CSV of a workload: each site holds its fault code behind a `tf.cond` on its own
-index, with a `tf.switch_case` on the operand inside and one on the value rule inside that, and
-only the target's branches run. (Measured on the small workload: about 15 s of tracing per pass,
-against 12 s per (pass, operand) when the operand was static too and 40 s for one graph holding
-all three passes; on a TPU each trace is an XLA compilation, so fewer is better still.)
+index, with a `tf.switch_case` on the operand inside, and only the target's branches run. The
+value rule is a `tf.switch_case` over the registry inside one graph function that every site
+calls (not inlined), so the rules exist once per traced step, not once per site and operand
+(inlined, they made tracing four times slower). (Measured on the small workload: about 15 s of
+tracing per pass, against 12 s per (pass, operand) when the operand was static too and 40 s for
+one graph holding all three passes; on a TPU each trace is an XLA compilation, so fewer is better
+still.)
 
 The elements hit are a mask over the target operand, flattened row-major: the listed flat
 indices, or the run `first..last`. The value rule computes a new value for every element and
