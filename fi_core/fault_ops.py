@@ -178,7 +178,7 @@ def _shared_corrupt_flat() -> Callable:
     return _SHARED[names]
 
 
-def _corrupt(plan: FaultPlan, target: tf.Tensor):
+def corrupt(plan: FaultPlan, target: tf.Tensor):
     """The fault on one replica's operand `target`: (corrupted operand, hit mask, report).
     Elements not hit keep their exact values."""
     corrupted, hit, *report = _shared_corrupt_flat()(tf.reshape(target, [-1]), plan.tensors)
@@ -249,7 +249,7 @@ def _operand_effect(site: Site, plan: FaultPlan, pass_: str, operand: str, a: tf
                     b: tf.Tensor) -> tuple[tf.Tensor, Report]:
     """Effect on the op's output (artifact layout) of corrupting operand a or b."""
     target = a if operand == "input" else b
-    corrupted, hit, report = _corrupt(plan, target)
+    corrupted, hit, report = corrupt(plan, target)
     delta = _difference(corrupted, target, hit)
     effect = (layouts.apply_op(site, pass_, delta, b) if operand == "input"
               else layouts.apply_op(site, pass_, a, delta))
@@ -259,7 +259,7 @@ def _operand_effect(site: Site, plan: FaultPlan, pass_: str, operand: str, a: tf
 def _replace_in_batch(plan: FaultPlan, full: tf.Tensor, r: tf.Tensor, n: tf.Tensor,
                       groups: int) -> tuple[tf.Tensor, Report]:
     """Output fault on a batch-major tensor: the target replica's hit elements are replaced."""
-    corrupted, hit, report = _corrupt(plan, _slice(full, r, n))
+    corrupted, hit, report = corrupt(plan, _slice(full, r, n))
     if groups == 1:
         return corrupted, report
     return tf.where(_place(hit, r, n, groups), _place(corrupted, r, n, groups), full), report
@@ -271,12 +271,12 @@ def forward(site: Site, index: int, plan: FaultPlan, replicas: Replicas, x: tf.T
     n = tf.shape(x)[0] // replicas.groups
 
     def operand_fault(operand: str) -> Corrupt:
-        def corrupt(r):
+        def on_replica(r):
             a, b = layouts.operands(site, FORWARD, _slice(x, r, n), w, None)
             effect, report = _operand_effect(site, plan, FORWARD, operand, a, b)
             return y + _place(effect, r, n, replicas.groups), report
 
-        return corrupt
+        return on_replica
 
     by_operand = {"input": operand_fault("input"), "weight": operand_fault("weight"),
                   "output": lambda r: _replace_in_batch(plan, y, r, n, replicas.groups)}
@@ -289,12 +289,12 @@ def grad_in(site: Site, index: int, plan: FaultPlan, replicas: Replicas, dy: tf.
     n = tf.shape(dy)[0] // replicas.groups
 
     def operand_fault(operand: str) -> Corrupt:
-        def corrupt(r):
+        def on_replica(r):
             a, b = layouts.operands(site, GRAD_IN, None, w, _slice(dy, r, n))
             effect, report = _operand_effect(site, plan, GRAD_IN, operand, a, b)
             return dx + _place(effect, r, n, replicas.groups), report
 
-        return corrupt
+        return on_replica
 
     by_operand = {"input": operand_fault("input"), "weight": operand_fault("weight"),
                   "output": lambda r: _replace_in_batch(plan, dx, r, n, replicas.groups)}
@@ -309,17 +309,17 @@ def grad_wt(site: Site, index: int, plan: FaultPlan, replicas: Replicas, x: tf.T
     n = tf.shape(dy)[0] // replicas.groups
 
     def operand_fault(operand: str) -> Corrupt:
-        def corrupt(r):
+        def on_replica(r):
             a, b = layouts.operands(site, GRAD_WT, _slice(x, r, n), None, _slice(dy, r, n))
             effect, report = _operand_effect(site, plan, GRAD_WT, operand, a, b)
             return dw + layouts.weight_grad_to_native(site, effect), report
 
-        return corrupt
+        return on_replica
 
     def output_fault(r):
         own = dw if replicas.groups == 1 else replica_dw(_slice(x, r, n), _slice(dy, r, n))
         mine = layouts.weight_grad_to_artifact(site, own)
-        corrupted, hit, report = _corrupt(plan, mine)
+        corrupted, hit, report = corrupt(plan, mine)
         if replicas.groups == 1:
             return layouts.weight_grad_to_native(site, corrupted), report
         # The other replicas' shares stay; this replica's hit elements become the new values.

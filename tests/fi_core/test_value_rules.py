@@ -3,11 +3,13 @@ from a seed, the report's summaries, and that nothing outside the hit elements c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from fi_core import nn
+from fi_core import fault_ops, injection, nn, train
 from fi_core.architecture import FORWARD, GRAD_IN, OPERANDS, Site
 from fi_core.fault_ops import NO_RUN, FaultPlan, Replicas
 from fi_core.faults import rules
@@ -131,3 +133,26 @@ def test_listed_positions_and_per_element_parameters_still_work():
     assert changed.tolist() == [[0, 1, 2, 3], [1, 5, 5, 0]]
     np.testing.assert_array_equal(plan.report["injected"].numpy(),
                                   [y1[0, 1, 2, 3], y1[1, 5, 5, 0]])
+
+
+ARTIFACT_CSVS = sorted((Path(__file__).resolve().parents[2] / "injections" / "artifact")
+                       .glob("resnet18*/*.csv"))
+
+
+@pytest.mark.parametrize("path", ARTIFACT_CSVS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_artifact_csv_writes_exactly_its_values(path):
+    """The fault of each of the artifact's resnet18-family CSVs, as the engine runs it, on an
+    operand of the CSV's shape: its listed elements take its values, nothing else changes."""
+    hit = injection.parse(path)
+    operand = np.random.default_rng(0).standard_normal(hit.shape).astype(np.float32)
+    plan = FaultPlan(hit.pass_, train.fault_args(hit, hit.config))
+    corrupted, mask, (golden, injected, summary) = fault_ops.corrupt(plan, tf.constant(operand))
+    corrupted, mask = corrupted.numpy().reshape(-1), mask.numpy().reshape(-1)
+    assert np.flatnonzero(mask).tolist() == sorted(hit.flat.tolist())
+    np.testing.assert_array_equal(corrupted[hit.flat], np.float32(hit.floats))
+    untouched = np.ones(operand.size, bool)
+    untouched[hit.flat] = False
+    np.testing.assert_array_equal(corrupted[untouched], operand.reshape(-1)[untouched])
+    np.testing.assert_array_equal(golden.numpy(), operand.reshape(-1)[hit.flat])
+    np.testing.assert_array_equal(injected.numpy(), np.float32(hit.floats))
+    assert summary.numpy()[7] == np.abs(np.float32(hit.floats)).max()
