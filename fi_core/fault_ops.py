@@ -237,7 +237,7 @@ def _guarded(plan: FaultPlan, index: int, replicas: Replicas, native: tf.Tensor,
 
     def run():
         r = tf.clip_by_value(local, 0, replicas.groups - 1)
-        branches = [lambda corrupt=by_operand[name]: corrupt(r) for name in OPERANDS]
+        branches = [lambda fault=by_operand[name]: fault(r) for name in OPERANDS]
         return tf.switch_case(plan.tensors.operand, branches)
 
     out, report = tf.cond(fired, run, idle)
