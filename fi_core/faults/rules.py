@@ -140,4 +140,4 @@ def stateless_seed(seed: Any, salt: int) -> Any:
 
 
 PHILOX = "philox"
-"""Stateless random ops use Philox explicitly: the same values on every device."""
+"""Stateless random ops name Philox explicitly (TensorFlow's default picks by device)."""
