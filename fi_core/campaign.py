@@ -2,14 +2,15 @@
 
 Each experiment draws, uniformly: a stage, a fault model, a layer (from the forward list, or a
 `_grad_in` layer for the backward pass), an epoch (at least `min_epoch`), a step and a replica;
-then the fault model's pattern draws positions in the operand and its value rule (or a uniform
-range, for worst-case studies) draws what they become. Experiment i uses its own generator seeded
-with (campaign seed, i), so a campaign is byte-identical for the same arguments and growing N
-keeps the first CSVs unchanged.
+then the fault model's pattern draws the elements hit in the operand (listed positions, or a
+run written as `inj_range`) and its value rule (or a uniform range, for worst-case studies)
+draws its CSV row. Experiment i uses its own generator seeded with (campaign seed, i), so a
+campaign is byte-identical for the same arguments and growing N keeps the first CSVs unchanged.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,17 @@ import numpy as np
 
 from fi_core import architecture, faults, injection
 from fi_core.errors import BadInput
-from fi_core.faults import values
+from fi_core.faults import rules
+from fi_core.faults.value_rules import explicit, uniform
 from fi_core.workloads import WorkloadConfig
 
 ID_WIDTH = 5
 """Digits of a CSV's number at least (`inj_00042`); more when a campaign needs them."""
+MAX_INJECTIONS = 10**7
+"""`--n` at most: ten million CSVs is already more files than a folder should hold."""
+PREFIX = re.compile(r"[A-Za-z0-9_-]{0,64}")
+"""CSV names are `<prefix><index>.csv` inside `--out`: no `/`, no dots, nothing to escape."""
+SEED_HIGH = 2**63
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class CampaignSpec:
     config: WorkloadConfig
     overrides: Mapping[str, str]
     stages: Sequence[str] = ("fwrd_inject", "bkwd_inject")
-    fmodels: Sequence[str] = tuple(faults.FAULT_MODELS)
+    fmodels: Sequence[str] = faults.ARTIFACT_NAMES
     layers: Sequence[str] = ()
     backward_ops: Sequence[str] = (architecture.GRAD_IN,)
     all_sites: bool = False
@@ -76,6 +83,20 @@ def check(spec: CampaignSpec) -> None:
             raise BadInput(source, "value_range", f"{spec.value_range} is not a finite fp32 range")
 
 
+def _value_rule(spec: CampaignSpec, fmodel: faults.FaultModel,
+                selection: faults.Selection) -> rules.ValueRule:
+    """The fault model's rule, or the worst-case uniform range: listed as `inj_values` (the
+    artifact's format), a run as `inj_uniform` (a seed and the range)."""
+    if spec.value_range is not None:
+        low, high = spec.value_range
+        return uniform.within(low, high) if selection.is_run else explicit.uniform(low, high)
+    if fmodel.value.per_element and selection.is_run:
+        raise BadInput("campaign", "fmodels",
+                       f"fault model {fmodel.name!r} draws a run but its value rule "
+                       f"{fmodel.value.name!r} needs listed positions")
+    return fmodel.value
+
+
 def draw(spec: CampaignSpec, seed: int, index: int) -> dict[str, list[str]]:
     """The CSV rows of experiment `index` of a campaign."""
     rng = np.random.default_rng([seed, index])
@@ -90,14 +111,14 @@ def draw(spec: CampaignSpec, seed: int, index: int) -> dict[str, list[str]]:
     base, pass_ = architecture.split_layer_name(layer)
     site = architecture.site_by_name(config)[base]
     shape = site.operand_shape(pass_, fmodel.operand, config.batch_per_replica_at(step))
-    positions = fmodel.pattern(shape, rng)
-    rule = values.uniform(*spec.value_range) if spec.value_range else fmodel.value
+    selection = fmodel.pattern(tuple(shape), rng)
+    rule = _value_rule(spec, fmodel, selection)
     rows = {
         "model": [config.model], "stage": [stage], "fmodel": [fmodel.name],
         "target_worker": [str(replica)], "target_layer": [layer],
         "target_epoch": [str(epoch)], "target_step": [str(step)],
-        "inj_pos": [values.format_position(p) for p in positions],
-        **rule(rng, positions, shape),
+        **injection.selection_rows(selection),
+        rule.key: rule.draw(rng, selection),
         "learning_rate": [repr(config.learning_rate)], "seed": [str(config.seed)],
         "workload": [spec.workload],
     }
@@ -107,16 +128,37 @@ def draw(spec: CampaignSpec, seed: int, index: int) -> dict[str, list[str]]:
     return rows
 
 
+def check_output(count: int, seed: int, out: Path, prefix: str) -> None:
+    """Refuse, before anything is written, a campaign size, seed, prefix or folder that would
+    fail or leave `out`."""
+    if not 1 <= count <= MAX_INJECTIONS:
+        raise BadInput("--n", "n", f"{count} is not in [1, {MAX_INJECTIONS}]")
+    if not 0 <= seed < SEED_HIGH:
+        raise BadInput("--seed", "seed", f"{seed} is not in [0, 2**63)")
+    if not PREFIX.fullmatch(prefix):
+        raise BadInput("--prefix", "prefix", f"{injection.shown(prefix)!r} does not match "
+                                             f"{PREFIX.pattern} (it names files inside --out)")
+    try:
+        if out.exists() and not out.is_dir():
+            raise BadInput(injection.shown(str(out)), "--out", "exists and is not a folder")
+    except (OSError, ValueError) as error:
+        raise BadInput(injection.shown(str(out)), "--out", injection.shown(str(error))) from None
+
+
 def generate(spec: CampaignSpec, count: int, seed: int, out: Path,
              prefix: str = "inj_") -> list[Path]:
     """Write `count` CSVs `<prefix>00000.csv`... into `out`; each one parses back as valid."""
     check(spec)
-    if count < 1:
-        raise BadInput("campaign", "n", f"{count} is not a positive number of injections")
+    check_output(count, seed, out, prefix)
     width = max(ID_WIDTH, len(str(count - 1)))
     paths = []
     for index in range(count):
         path = out / f"{prefix}{index:0{width}d}.csv"
-        injection.write(path, draw(spec, seed, index))
+        rows = draw(spec, seed, index)
+        try:
+            injection.write(path, rows)
+        except OSError as error:
+            raise BadInput(injection.shown(str(path)), "--out",
+                           error.strerror or type(error).__name__) from None
         paths.append(path)
     return paths

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fi_core import faults, workloads
+from fi_core import faults, plugins, workloads
+from fi_core.campaign import MAX_INJECTIONS
 from fi_core.errors import BadInput
 
 
@@ -41,22 +42,36 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tpu", default=None, help="TPU name for --strategy tpu")
 
 
+def _plugin_option() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first: it registers networks, fault models or "
+                             "value rules "
+                             f"(repeatable; also ${plugins.ENVIRONMENT}=mod_a,mod_b)")
+    return common
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="fi-core", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
+    common = [_plugin_option()]
 
-    golden = commands.add_parser("golden", help="fault-free training with per-epoch checkpoints")
+    golden = commands.add_parser("golden", parents=common,
+                                 help="fault-free training with per-epoch checkpoints")
     _add_workload(golden)
     golden.add_argument("--out", type=Path, required=True, help="folder of the golden run")
     _add_runtime(golden)
 
-    generate = commands.add_parser("generate", help="write a random injection campaign")
+    generate = commands.add_parser("generate", parents=common,
+                                   help="write a random injection campaign")
     _add_workload(generate)
-    generate.add_argument("--n", type=int, required=True, help="number of injections")
+    generate.add_argument("--n", type=int, required=True,
+                          help=f"number of injections (at most {MAX_INJECTIONS})")
     generate.add_argument("--seed", type=int, required=True, help="campaign seed")
     generate.add_argument("--out", type=Path, required=True, help="folder for the CSVs")
     generate.add_argument("--stages", default="fwrd_inject,bkwd_inject")
-    generate.add_argument("--fmodels", default=",".join(faults.FAULT_MODELS))
+    generate.add_argument("--fmodels", default=",".join(faults.ARTIFACT_NAMES),
+                          help="fault models to draw from (default: the artifact's 18)")
     generate.add_argument("--layers", default="", help="restrict to these layers (comma list)")
     generate.add_argument("--backward-ops", default="grad_in",
                           help="grad_in (the paper's method), or grad_in,grad_wt")
@@ -65,16 +80,19 @@ def parser() -> argparse.ArgumentParser:
     generate.add_argument("--value-range", default=None, metavar="LO,HI",
                           help="draw values uniformly from [LO, HI) (worst case: 1e16,1e18)")
     generate.add_argument("--min-epoch", type=int, default=1)
-    generate.add_argument("--prefix", default="inj_")
+    generate.add_argument("--prefix", default="inj_",
+                          help="CSV names: <prefix><index>.csv ([A-Za-z0-9_-], at most 64)")
 
-    inject = commands.add_parser("inject", help="replay injection CSVs against a golden run")
+    inject = commands.add_parser("inject", parents=common,
+                                 help="replay injection CSVs against a golden run")
     inject.add_argument("--file", type=Path, action="append", required=True, dest="files",
                         help="an injection CSV (repeatable: one process, many replays)")
     inject.add_argument("--golden", type=Path, required=True, help="folder of the golden run")
     inject.add_argument("--out-dir", type=Path, required=True)
     _add_runtime(inject)
 
-    validate = commands.add_parser("validate", help="check CSVs against their workloads")
+    validate = commands.add_parser("validate", parents=common,
+                                   help="check CSVs against their workloads")
     validate.add_argument("files", nargs="+", type=Path)
 
     sites = commands.add_parser("sites", help="a workload's injectable layers, one per line")
@@ -97,6 +115,10 @@ def _validate(paths: Sequence[Path]) -> int:
             injection.parse(path)
         except BadInput as error:
             print(error, file=sys.stderr)
+            bad += 1
+        except Exception as error:  # a bug, but still one line per file
+            print(f"{injection.shown(str(path))}: file: cannot be checked "
+                  f"({type(error).__name__})", file=sys.stderr)
             bad += 1
     return 2 if bad else 0
 
@@ -166,15 +188,14 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from fi_core import plugins
-
-    try:
+    try:  # before the parser: its help lists the presets and fault models plugins add
         plugins.load(plugins.from_environment(), plugins.ENVIRONMENT)
     except BadInput as error:
         print(error, file=sys.stderr)
         return 2
     args = parser().parse_args(argv)
     try:
+        plugins.load(args.plugin, "--plugin")
         if args.command == "validate":
             return _validate(args.files)
         if args.command == "generate":

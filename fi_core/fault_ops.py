@@ -1,12 +1,21 @@
 """Applying one fault inside the injection step's graph.
 
 A `FaultPlan` is what the sites see. Only its pass (forward, grad_in, grad_wt) is static; the
-target site, operand, replica, positions and value rule are run-time tensors. So one traced
-injection step per pass serves every CSV of a workload: each site holds its fault code behind a
-`tf.cond` on its own index, with a `tf.switch_case` on the operand inside, and only the target's
-branch runs. (Measured on the small workload: about 15 s of tracing per pass, against 12 s per
-(pass, operand) when the operand was static too and 40 s for one graph holding all three
-passes; on a TPU each trace is an XLA compilation, so fewer is better still.)
+target site, operand, replica, the elements hit and the value rule with its parameters are
+run-time tensors (`FaultTensors`, declared once below). So one traced injection step per pass
+serves every CSV of a workload: each site holds its fault code behind a `tf.cond` on its own
+index, with a `tf.switch_case` on the operand inside, and only the target's branches run. The
+value rule is a `tf.switch_case` over the registry inside one graph function that every site
+calls (not inlined), so the rules exist once per traced step, not once per site and operand
+(inlined, they made tracing four times slower). (Measured on the small workload: about 15 s of
+tracing per pass, against 12 s per (pass, operand) when the operand was static too and 40 s for
+one graph holding all three passes; on a TPU each trace is an XLA compilation, so fewer is better
+still.)
+
+The elements hit are a mask over the target operand, flattened row-major: the listed flat
+indices, or the run `first..last`. The value rule computes a new value for every element and
+the mask keeps the hit ones, so shapes are static (a run of millions of elements costs no more
+than one element) and a run never becomes a list.
 
 Sites call `forward`, `grad_in` or `grad_wt` with their native tensors and get the corrupted
 result back; only the target replica's slice of the batch changes. Operand faults use linearity
@@ -17,13 +26,52 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from fi_core import layouts
 from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, OPERANDS, Site
+from fi_core.faults import rules
 
-VALUE_KINDS = ("explicit", "bitflip", "copy")
+
+class FaultTensors(NamedTuple):
+    """The run-time tensors of one fault. `SPEC` below declares each one's dtype and shape;
+    `fault_tensors` builds them, the traced step takes them as its signature, the sites read
+    them through `FaultPlan`."""
+
+    layer: Any  # int32 []: index of the target site in the workload's site list
+    operand: Any  # int32 []: index in OPERANDS
+    replica: Any  # int32 []: global replica index
+    rule: Any  # int32 []: index of the value rule in the registry (rules.index_of)
+    indices: Any  # int64 [k]: flat indices of the listed positions (empty for a run)
+    span: Any  # int64 [2]: first and last flat index of a run (last < first: no run)
+    floats: Any  # float32 [m]: the rule's float parameters (per element: one per position)
+    ints: Any  # int64 [m]: the rule's int parameters (per element: one per position)
+
+
+SPEC = FaultTensors(
+    layer=tf.TensorSpec([], tf.int32), operand=tf.TensorSpec([], tf.int32),
+    replica=tf.TensorSpec([], tf.int32), rule=tf.TensorSpec([], tf.int32),
+    indices=tf.TensorSpec([None], tf.int64), span=tf.TensorSpec([2], tf.int64),
+    floats=tf.TensorSpec([None], tf.float32), ints=tf.TensorSpec([None], tf.int64),
+)
+NO_RUN = (0, -1)
+SUMMARY = ("min", "max", "mean", "max_abs")
+
+
+def fault_tensors(**values: Any) -> FaultTensors:
+    """`FaultTensors` from plain values (numbers, lists, arrays), with SPEC's dtypes."""
+    return FaultTensors(**{name: tf.constant(np.asarray(values[name]), spec.dtype)
+                           for name, spec in SPEC._asdict().items()})
+
+
+def relaxed(tensors: FaultTensors) -> FaultTensors:
+    """The tensors with the static sizes SPEC leaves open forgotten, so that one graph serves
+    faults of every length (also where no input signature fixes them, under a strategy)."""
+    return FaultTensors(*(tf.compat.v1.placeholder_with_default(t, spec.shape)
+                          for t, spec in zip(tensors, SPEC, strict=True)))
 
 
 @dataclass
@@ -31,21 +79,20 @@ class FaultPlan:
     """One fault, as run-time tensors of the injection step."""
 
     stage: str  # static: the pass ("fwrd", "grad_in", "grad_wt"): one traced step each
-    layer: tf.Tensor  # int32: index of the target site
-    operand: tf.Tensor  # int32: index in OPERANDS
-    kind: tf.Tensor  # int32: index in VALUE_KINDS
-    replica: tf.Tensor  # int32: global replica index
-    positions: tf.Tensor  # int64 (k, rank)
-    values: tf.Tensor  # float32 (k,): explicit values
-    bits: tf.Tensor  # int32 (k,): bits to flip
-    sources: tf.Tensor  # int64 (k, rank): positions to copy from
+    tensors: FaultTensors
     report: dict[str, tf.Tensor] = field(default_factory=dict)
 
-    def record(self, fired: tf.Tensor, golden: tf.Tensor, injected: tf.Tensor) -> None:
-        """Keep the golden and injected values of the site that fired."""
-        zeros = tf.zeros_like(golden)
-        self.report["golden"] = tf.where(fired, golden, self.report.get("golden", zeros))
-        self.report["injected"] = tf.where(fired, injected, self.report.get("injected", zeros))
+    @classmethod
+    def of(cls, stage: str, **values: Any) -> FaultPlan:
+        """A plan from plain values (tests and tools; the engine uses `fault_tensors`)."""
+        return cls(stage, fault_tensors(**values))
+
+    def record(self, fired: tf.Tensor, values: tuple[tf.Tensor, tf.Tensor, tf.Tensor]) -> None:
+        """Keep the report of the site that fired: golden and injected values of the listed
+        positions, and the summary of both over every element hit."""
+        for name, value in zip(("golden", "injected", "summary"), values, strict=True):
+            self.report[name] = tf.where(fired, value,
+                                         self.report.get(name, tf.zeros_like(value)))
 
 
 @dataclass(frozen=True)
@@ -63,14 +110,85 @@ class Replicas:
             object.__setattr__(self, "total", self.groups)
 
 
-def _resolve(plan: FaultPlan, golden: tf.Tensor, tensor: tf.Tensor) -> tf.Tensor:
-    """New values: explicit, golden with one bit flipped, or copied from other positions."""
-    flipped = tf.bitcast(tf.bitwise.bitwise_xor(
-        tf.bitcast(golden, tf.int32), tf.bitwise.left_shift(tf.ones_like(plan.bits), plan.bits)),
-        tf.float32)
-    copied = tf.gather_nd(tensor, plan.sources)
-    return tf.where(tf.equal(plan.kind, 0), plan.values,
-                    tf.where(tf.equal(plan.kind, 1), flipped, copied))
+def _hit(plan: FaultPlan, size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Flat index of every element, and whether the fault hits it."""
+    t = plan.tensors
+    index = tf.range(size, dtype=tf.int64)
+    in_run = tf.logical_and(index >= t.span[0], index <= t.span[1])
+    listed = tf.scatter_nd(t.indices[:, None], tf.ones_like(t.indices, tf.int32), [size]) > 0
+    return index, tf.logical_or(in_run, listed)
+
+
+def _rule_branch(plan: FaultPlan, rule: rules.ValueRule, golden: tf.Tensor, index: tf.Tensor,
+                 size: tf.Tensor) -> Callable[[], tf.Tensor]:
+    def compute() -> tf.Tensor:
+        floats, ints = plan.tensors.floats, plan.tensors.ints
+        if rule.per_element:  # each listed position's parameter, at its element
+            where = plan.tensors.indices[:, None]
+            floats = tf.scatter_nd(where, floats, [size])
+            ints = tf.scatter_nd(where, ints, [size])
+        new = rule.compute(rules.RuleInputs(golden, index, floats, ints))
+        return tf.reshape(tf.cast(new, tf.float32), [size])
+
+    return compute
+
+
+def _summary(values: tf.Tensor, hit: tf.Tensor) -> tf.Tensor:
+    """[min, max, mean, max_abs] of the hit values (NaN if one is NaN); the mean is a sum of
+    values divided first, so that it does not overflow in fp32."""
+    count = tf.reduce_sum(tf.cast(hit, tf.float32))
+    finite_or_inf = tf.logical_and(hit, tf.logical_not(tf.math.is_nan(values)))
+    big = tf.constant(np.inf, tf.float32)
+    stats = tf.stack([
+        tf.reduce_min(tf.where(finite_or_inf, values, big)),
+        tf.reduce_max(tf.where(finite_or_inf, values, -big)),
+        tf.reduce_sum(tf.where(finite_or_inf, values / tf.maximum(count, 1.0), 0.0)),
+        tf.reduce_max(tf.where(finite_or_inf, tf.abs(values), -big)),
+    ])
+    any_nan = tf.reduce_any(tf.logical_and(hit, tf.math.is_nan(values)))
+    return tf.where(any_nan, tf.fill([4], tf.constant(np.nan, tf.float32)), stats)
+
+
+def _corrupt_flat(golden: tf.Tensor, tensors: FaultTensors):
+    """The fault on a flat operand: (corrupted, hit mask, golden and injected values of the
+    listed positions, summary of both over the hit elements)."""
+    plan = FaultPlan("", tensors)
+    size = tf.size(golden, out_type=tf.int64)
+    index, hit = _hit(plan, size)
+    branches = [_rule_branch(plan, rule, golden, index, size) for rule in rules.in_order()]
+    new = tf.switch_case(tensors.rule, branches)
+    corrupted = tf.where(hit, new, golden)
+    listed = tensors.indices
+    return (corrupted, hit, tf.gather(golden, listed), tf.gather(corrupted, listed),
+            tf.concat([_summary(golden, hit), _summary(corrupted, hit)], 0))
+
+
+_SHARED: dict[tuple[str, ...], Callable] = {}
+
+
+def _shared_corrupt_flat() -> Callable:
+    """`_corrupt_flat` as one function that every site calls (not inlined), so that the value
+    rules' branches exist once per graph, not once per site and operand; one per set of
+    registered rules."""
+    names = tuple(rules.RULES)
+    if names not in _SHARED:
+        _SHARED[names] = tf.function(
+            _corrupt_flat, input_signature=(tf.TensorSpec([None], tf.float32), SPEC),
+            experimental_attributes={"_noinline": True})
+    return _SHARED[names]
+
+
+def corrupt(plan: FaultPlan, target: tf.Tensor):
+    """The fault on one replica's operand `target`: (corrupted operand, hit mask, report).
+    Elements not hit keep their exact values."""
+    corrupted, hit, *report = _shared_corrupt_flat()(tf.reshape(target, [-1]), plan.tensors)
+    shape = tf.shape(target)
+    return tf.reshape(corrupted, shape), tf.reshape(hit, shape), tuple(report)
+
+
+def _difference(corrupted: tf.Tensor, target: tf.Tensor, hit: tf.Tensor) -> tf.Tensor:
+    """corrupted - target where hit, exactly zero elsewhere (also where target is not finite)."""
+    return tf.where(hit, corrupted - target, tf.zeros_like(target))
 
 
 def _slice(t: tf.Tensor, r: tf.Tensor, n: tf.Tensor) -> tf.Tensor:
@@ -86,70 +204,65 @@ def _place(delta: tf.Tensor, r: tf.Tensor, n: tf.Tensor, groups: int) -> tf.Tens
     return tf.pad(delta, paddings)
 
 
-def _shift_batch(positions: tf.Tensor, offset: tf.Tensor) -> tf.Tensor:
-    """Per-replica positions -> positions in the stacked batch (axis 0 moves by `offset`)."""
-    column = tf.fill([tf.shape(positions)[0], 1], tf.cast(offset, tf.int64))
-    return positions + tf.concat([column, tf.zeros_like(positions[:, 1:])], axis=1)
-
-
 @tf.custom_gradient
 def _straight_through(original: tf.Tensor, corrupted: tf.Tensor):
     """Forward: the corrupted tensor. Backward: as if no fault happened, because the hardware's
     backward ops read their operands from memory, not the faulty forward result."""
 
     def grad(upstream: tf.Tensor):
-        return upstream, tf.zeros_like(corrupted)
+        return upstream, None  # None, not zeros: the tape then never differentiates the fault
 
     return corrupted, grad
 
 
-Corrupt = Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]
-"""(local replica) -> (corrupted result, golden values, injected values)."""
+Report = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
+Corrupt = Callable[[tf.Tensor], tuple[tf.Tensor, Report]]
+"""(local replica) -> (corrupted result, report: golden and injected values of the listed
+positions, summary of both)."""
 
 
 def _guarded(plan: FaultPlan, index: int, replicas: Replicas, native: tf.Tensor,
              by_operand: dict[str, Corrupt]) -> tf.Tensor:
     """Run the operand's corruption only when this site is the target and the target replica
     is in this program's batch; otherwise pass `native` through."""
-    local = tf.cast(plan.replica, tf.int32) - tf.cast(replicas.base, tf.int32)
-    fired = tf.equal(plan.layer, index)
+    local = tf.cast(plan.tensors.replica, tf.int32) - tf.cast(replicas.base, tf.int32)
+    fired = tf.equal(plan.tensors.layer, index)
     if replicas.groups != replicas.total:
         fired = tf.logical_and(fired, tf.logical_and(local >= 0, local < replicas.groups))
-    k = tf.shape(plan.positions)[0]
+    k = tf.shape(plan.tensors.indices)[0]
 
     def idle():
         zeros = tf.zeros([k], tf.float32)
-        return native, zeros, zeros
+        return native, (zeros, zeros, tf.zeros([2 * len(SUMMARY)], tf.float32))
 
     def run():
         r = tf.clip_by_value(local, 0, replicas.groups - 1)
-        branches = [lambda corrupt=by_operand[name]: corrupt(r) for name in OPERANDS]
-        return tf.switch_case(plan.operand, branches)
+        branches = [lambda fault=by_operand[name]: fault(r) for name in OPERANDS]
+        return tf.switch_case(plan.tensors.operand, branches)
 
-    out, golden, injected = tf.cond(fired, run, idle)
-    plan.record(fired, golden, injected)
+    out, report = tf.cond(fired, run, idle)
+    plan.record(fired, report)
     return out
 
 
 def _operand_effect(site: Site, plan: FaultPlan, pass_: str, operand: str, a: tf.Tensor,
-                    b: tf.Tensor):
+                    b: tf.Tensor) -> tuple[tf.Tensor, Report]:
     """Effect on the op's output (artifact layout) of corrupting operand a or b."""
     target = a if operand == "input" else b
-    golden = tf.gather_nd(target, plan.positions)
-    new = _resolve(plan, golden, target)
-    delta = tf.scatter_nd(plan.positions, new - golden, tf.shape(target, out_type=tf.int64))
+    corrupted, hit, report = corrupt(plan, target)
+    delta = _difference(corrupted, target, hit)
     effect = (layouts.apply_op(site, pass_, delta, b) if operand == "input"
               else layouts.apply_op(site, pass_, a, delta))
-    return effect, golden, new
+    return effect, report
 
 
-def _replace_in_batch(plan: FaultPlan, full: tf.Tensor, r: tf.Tensor, n: tf.Tensor):
-    """Output fault on a batch-major tensor: set the target replica's elements."""
-    mine = _slice(full, r, n)
-    golden = tf.gather_nd(mine, plan.positions)
-    new = _resolve(plan, golden, mine)
-    out = tf.tensor_scatter_nd_update(full, _shift_batch(plan.positions, r * n), new)
-    return out, golden, new
+def _replace_in_batch(plan: FaultPlan, full: tf.Tensor, r: tf.Tensor, n: tf.Tensor,
+                      groups: int) -> tuple[tf.Tensor, Report]:
+    """Output fault on a batch-major tensor: the target replica's hit elements are replaced."""
+    corrupted, hit, report = corrupt(plan, _slice(full, r, n))
+    if groups == 1:
+        return corrupted, report
+    return tf.where(_place(hit, r, n, groups), _place(corrupted, r, n, groups), full), report
 
 
 def forward(site: Site, index: int, plan: FaultPlan, replicas: Replicas, x: tf.Tensor,
@@ -158,15 +271,15 @@ def forward(site: Site, index: int, plan: FaultPlan, replicas: Replicas, x: tf.T
     n = tf.shape(x)[0] // replicas.groups
 
     def operand_fault(operand: str) -> Corrupt:
-        def corrupt(r):
+        def on_replica(r):
             a, b = layouts.operands(site, FORWARD, _slice(x, r, n), w, None)
-            effect, golden, new = _operand_effect(site, plan, FORWARD, operand, a, b)
-            return y + _place(effect, r, n, replicas.groups), golden, new
+            effect, report = _operand_effect(site, plan, FORWARD, operand, a, b)
+            return y + _place(effect, r, n, replicas.groups), report
 
-        return corrupt
+        return on_replica
 
     by_operand = {"input": operand_fault("input"), "weight": operand_fault("weight"),
-                  "output": lambda r: _replace_in_batch(plan, y, r, n)}
+                  "output": lambda r: _replace_in_batch(plan, y, r, n, replicas.groups)}
     return _straight_through(y, _guarded(plan, index, replicas, y, by_operand))
 
 
@@ -176,15 +289,15 @@ def grad_in(site: Site, index: int, plan: FaultPlan, replicas: Replicas, dy: tf.
     n = tf.shape(dy)[0] // replicas.groups
 
     def operand_fault(operand: str) -> Corrupt:
-        def corrupt(r):
+        def on_replica(r):
             a, b = layouts.operands(site, GRAD_IN, None, w, _slice(dy, r, n))
-            effect, golden, new = _operand_effect(site, plan, GRAD_IN, operand, a, b)
-            return dx + _place(effect, r, n, replicas.groups), golden, new
+            effect, report = _operand_effect(site, plan, GRAD_IN, operand, a, b)
+            return dx + _place(effect, r, n, replicas.groups), report
 
-        return corrupt
+        return on_replica
 
     by_operand = {"input": operand_fault("input"), "weight": operand_fault("weight"),
-                  "output": lambda r: _replace_in_batch(plan, dx, r, n)}
+                  "output": lambda r: _replace_in_batch(plan, dx, r, n, replicas.groups)}
     return _guarded(plan, index, replicas, dx, by_operand)
 
 
@@ -196,24 +309,22 @@ def grad_wt(site: Site, index: int, plan: FaultPlan, replicas: Replicas, x: tf.T
     n = tf.shape(dy)[0] // replicas.groups
 
     def operand_fault(operand: str) -> Corrupt:
-        def corrupt(r):
+        def on_replica(r):
             a, b = layouts.operands(site, GRAD_WT, _slice(x, r, n), None, _slice(dy, r, n))
-            effect, golden, new = _operand_effect(site, plan, GRAD_WT, operand, a, b)
-            return dw + layouts.weight_grad_to_native(site, effect), golden, new
+            effect, report = _operand_effect(site, plan, GRAD_WT, operand, a, b)
+            return dw + layouts.weight_grad_to_native(site, effect), report
 
-        return corrupt
+        return on_replica
 
     def output_fault(r):
         own = dw if replicas.groups == 1 else replica_dw(_slice(x, r, n), _slice(dy, r, n))
         mine = layouts.weight_grad_to_artifact(site, own)
-        golden = tf.gather_nd(mine, plan.positions)
-        new = _resolve(plan, golden, mine)
-        where = layouts.native_weight_positions(site, plan.positions)
+        corrupted, hit, report = corrupt(plan, mine)
         if replicas.groups == 1:
-            return tf.tensor_scatter_nd_update(dw, where, new), golden, new
-        # The other replicas' shares stay; this replica's elements become `new`.
-        delta = tf.scatter_nd(where, new - golden, tf.shape(dw, out_type=tf.int64))
-        return dw + delta, golden, new
+            return layouts.weight_grad_to_native(site, corrupted), report
+        # The other replicas' shares stay; this replica's hit elements become the new values.
+        delta = _difference(corrupted, mine, hit)
+        return dw + layouts.weight_grad_to_native(site, delta), report
 
     by_operand = {"input": operand_fault("input"), "weight": operand_fault("weight"),
                   "output": output_fault}

@@ -36,7 +36,8 @@ def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progres
             hit = fault if due else None
             result = trainer.step(epoch, step, hit)
             if hit is not None:
-                trace.injection(*_injection_details(hit, result.golden, result.injected))
+                trace.injection(*_injection_details(hit, result.golden, result.injected,
+                                                    result.summary))
             trace.step(epoch, step, result.loss, result.accuracy)
             progress.step(epoch, step, result.loss, result.accuracy)
             if not math.isfinite(result.loss):
@@ -54,16 +55,26 @@ def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progres
     return True
 
 
-def _injection_details(hit: Injection, golden, injected) -> tuple[dict, list[str]]:
+def _injection_details(hit: Injection, golden, injected, summary) -> tuple[dict, list[str]]:
+    """The trace's injection record and the text shown as "inject data" per listed position.
+    A run records its range, count and summaries only (it can be millions of elements)."""
+
+    def stats(values) -> dict[str, float]:
+        return {name: float(v) for name, v in zip(("min", "max", "mean", "max_abs"), values,
+                                                  strict=True)}
+
     details = {
         "stage": hit.stage, "fmodel": hit.fmodel, "operand": hit.operand,
         "replica": hit.replica, "layer": hit.layer, "epoch": hit.epoch, "step": hit.step,
-        "shape": list(hit.shape), "positions": hit.positions.tolist(),
+        "shape": list(hit.shape), "positions": hit.positions.tolist(), "count": hit.count,
         "value_kind": hit.value_kind,
         "golden_values": [float(v) for v in golden],
         "injected_values": [float(v) for v in injected],
+        "golden_summary": stats(summary[:4]), "injected_summary": stats(summary[4:]),
         "requested": list(hit.requested),
     }
+    if hit.span is not None:
+        details["range"] = {"first": hit.span[0], "last": hit.span[1]}
     if hit.value_kind == "explicit":
         shown = [repr(float(text)) for text in hit.requested]
     else:

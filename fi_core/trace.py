@@ -84,10 +84,20 @@ class Trace:
             self.record["first_nonfinite"] = {"epoch": epoch, "step": step}
 
     def injection(self, details: dict[str, Any], shown: list[str]) -> None:
-        """The artifact's injection lines; `shown` is the text printed as "inject data"."""
+        """The artifact's injection lines; `shown` is the text printed as "inject data". A run
+        (`range` in `details`) is one `Range is` line instead of one line per element."""
+        shape = tuple(details["shape"])
         self.lines += [f"Inject worker: {details['replica']}",
                        f"Inject layer: {details['layer']}",
-                       f"Shape for target layer is {tuple(details['shape'])}"]
+                       f"Shape for target layer is {shape}"]
+        if "range" in details:
+            first, last = (tuple(int(i) for i in np.unravel_index(details["range"][end], shape))
+                           for end in ("first", "last"))
+            golden = float(details["golden_summary"]["max_abs"])
+            injected = float(details["injected_summary"]["max_abs"])
+            self.lines.append(f"Range is {first} to {last}, {details['count']} elements, "
+                              f"Golden data max abs is {golden!r}, "
+                              f"inject data max abs is {injected!r}")
         for position, golden, text in zip(details["positions"], details["golden_values"], shown,
                                           strict=True):
             self.lines.append(f"Position is {tuple(position)}, Golden data is {golden!r}, "

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from fi_core import architecture, data, files, model, nn, optim
-from fi_core.fault_ops import VALUE_KINDS, FaultPlan, Replicas
+from fi_core import architecture, data, fault_ops, files, model, nn, optim
+from fi_core.fault_ops import FaultPlan, Replicas
+from fi_core.faults import rules
 from fi_core.injection import Injection
 from fi_core.workloads import WorkloadConfig
 
@@ -30,22 +31,19 @@ class StepResult:
     accuracy: float
     golden: np.ndarray | None = None
     injected: np.ndarray | None = None
+    summary: np.ndarray | None = None  # min, max, mean, max_abs of golden, then of injected
 
 
-def fault_args(hit: Injection, config: WorkloadConfig) -> tuple[tf.Tensor, ...]:
-    """The run-time tensors of a fault (those its value rule does not use are zeros)."""
-    k, rank = hit.positions.shape
+def fault_args(hit: Injection, config: WorkloadConfig) -> fault_ops.FaultTensors:
+    """The run-time tensors of a fault (a tuple: the traced step takes them as `*args`)."""
     layer = [site.name for site in architecture.sites_of(config)].index(hit.site.name)
-    values = hit.values if hit.values is not None else np.zeros(k)
-    bits = hit.bits if hit.bits is not None else np.zeros(k, np.int32)
-    sources = hit.sources if hit.sources is not None else np.zeros((k, rank))
-    indices = (layer, architecture.OPERANDS.index(hit.operand),
-               VALUE_KINDS.index(hit.value_kind), hit.replica)
-    return (*(tf.constant(i, tf.int32) for i in indices),
-            tf.constant(hit.positions, tf.int64),
-            tf.constant(values, tf.float32),
-            tf.constant(bits, tf.int32),
-            tf.constant(sources, tf.int64))
+    return fault_ops.fault_tensors(
+        layer=layer, operand=architecture.OPERANDS.index(hit.operand), replica=hit.replica,
+        rule=rules.index_of(hit.value_kind), indices=hit.flat,
+        span=hit.span or fault_ops.NO_RUN,
+        # never empty: a branch of another rule may index them where shapes are static (XLA)
+        floats=hit.floats if len(hit.floats) else [0.0],
+        ints=hit.ints if len(hit.ints) else [0])
 
 
 class Trainer:
@@ -78,19 +76,16 @@ class Trainer:
 
     @staticmethod
     def _plan(stage: str | None, args) -> FaultPlan | None:
-        """The step's fault plan. Static shapes of the fault tensors are forgotten, because one
-        graph serves positions of every rank (a conv's 4, the classifier's 2) and length."""
+        """The step's fault plan from its `FaultTensors` (passed flat, as `*args`)."""
         if stage is None:
             return None
-        relaxed = [tf.compat.v1.placeholder_with_default(t, [None] * t.shape.rank)
-                   for t in args]
-        return FaultPlan(stage, *relaxed)
+        return FaultPlan(stage, fault_ops.relaxed(fault_ops.FaultTensors(*args)))
 
     @staticmethod
     def _report(plan: FaultPlan | None):
         if plan is None:
             return ()
-        return plan.report["golden"], plan.report["injected"]
+        return plan.report["golden"], plan.report["injected"], plan.report["summary"]
 
     def _emulated_step(self, stage: str | None, x, y, seed, *args):
         plan = self._plan(stage, args)
@@ -126,10 +121,7 @@ class Trainer:
                       tf.TensorSpec([None], tf.int32), tf.TensorSpec([2], tf.int64)]
         if stage is None:
             return data_specs
-        scalar = tf.TensorSpec([], tf.int32)
-        return [*data_specs, *[scalar] * 4, tf.TensorSpec([None, None], tf.int64),
-                tf.TensorSpec([None], tf.float32), tf.TensorSpec([None], tf.int32),
-                tf.TensorSpec([None, None], tf.int64)]
+        return [*data_specs, *fault_ops.SPEC]
 
     def _compiled(self, stage: str | None):
         """The traced fault-free step (None), or the injection step of a pass, which serves
@@ -162,7 +154,8 @@ class Trainer:
                                for t in report)
         result = StepResult(float(loss), float(accuracy))
         if injection is not None:
-            result.golden, result.injected = (np.asarray(t, np.float32) for t in report)
+            result.golden, result.injected, result.summary = (np.asarray(t, np.float32)
+                                                              for t in report)
         return result
 
     def _distribute(self, t: tf.Tensor):

@@ -27,7 +27,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_artifact_resnet18_csv_validates(path):
     hit = injection.parse(path)
     assert hit.value_kind == "explicit"
-    assert len(hit.positions) == len(hit.values)
+    assert len(hit.positions) == len(hit.floats) == hit.count
     assert run_cli("validate", str(path)).returncode == 0
 
 
@@ -63,8 +63,38 @@ BAD = [
      "out of range"),
     ("epoch out of range", lambda r: r.update(target_epoch=["80"]), "target_epoch",
      "out of range"),
-    ("unparsable value", lambda r: r.update(inj_values=["1.2.3"]), "inj_values", "not a number"),
+    ("unparsable value", lambda r: r.update(inj_values=["1.2.3"]), "inj_values", "not a finite"),
     ("non-finite value", lambda r: r.update(inj_values=["inf"]), "inj_values", "not a finite"),
+    ("nan value", lambda r: r.update(inj_values=["NaN"]), "inj_values", "not a finite"),
+    ("underscore in a value", lambda r: r.update(inj_values=["1_0.5"]), "inj_values",
+     "not a finite"),
+    ("non-ASCII digits in a value", lambda r: r.update(inj_values=["\u0661.5"]), "inj_values",
+     "not a finite"),
+    ("underscore in an integer", lambda r: r.update(target_step=["1_9"]), "target_step",
+     "not an integer"),
+    ("Arabic-Indic digits", lambda r: r.update(target_step=["\u0661\u0662"]), "target_step",
+     "not an integer"),
+    ("space inside a position", lambda r: r.update(inj_pos=["107/ 3 /3/85"]), "inj_pos",
+     "not integers"),
+    ("underscore in a workload field", lambda r: r.update(seed=["1_23"]), "seed",
+     "expected a int"),
+    ("repeated position", lambda r: r.update(inj_pos=["1/2/3/4", "1/2/3/4"],
+                                             inj_values=["1.0", "2.0"]),
+     "inj_pos", "appears twice"),
+    ("positions and a range", lambda r: r.update(inj_range=["0", "15"]), "inj_pos",
+     "exactly one of inj_pos, inj_range"),
+    ("range beyond the operand", lambda r: (r.pop("inj_pos"), r.update(
+        inj_range=["0", str(128 * 8 * 8 * 128)], inj_copy_seed=["1"]), r.pop("inj_values")),
+     "inj_range", "out of range"),
+    ("inverted range", lambda r: (r.pop("inj_pos"), r.pop("inj_values"), r.update(
+        inj_range=["32", "16"], inj_copy_seed=["1"])), "inj_range", "before first"),
+    ("explicit values for a range", lambda r: (r.pop("inj_pos"), r.update(
+        inj_range=["0", "0"])), "inj_values", "use inj_pos"),
+    ("two value rules", lambda r: r.update(inj_bits=["3"]), "inj_values", "exactly one of"),
+    ("a seed with two values", lambda r: (r.pop("inj_values"), r.update(
+        inj_random_seed=["1", "2"])), "inj_random_seed", "expected 1 values"),
+    ("inverted uniform range", lambda r: (r.pop("inj_values"), r.update(
+        inj_uniform=["1", "5.0", "2.0"])), "inj_uniform", "not below"),
     ("value beyond fp32", lambda r: r.update(inj_values=["1e39"]), "inj_values", "not a finite"),
     ("count mismatch", lambda r: r.update(inj_values=["1.0", "2.0"]), "inj_values",
      "2 values for 1 positions"),
@@ -130,33 +160,47 @@ def test_patterns_are_aligned_runs():
     shape = (4, 3, 5, 7)  # 420 elements: not a multiple of 16 or 64
     for model, group in (("N16_RD", 16), ("N64_INPUT", 64)):
         for _ in range(50):
-            positions = faults.get(model).pattern(shape, rng)
-            flat = np.ravel_multi_index(positions.T, shape)
+            selection = faults.get(model).pattern(shape, rng)
+            flat = np.ravel_multi_index(selection.positions.T, shape)
             assert flat[0] % group == 0
-            assert np.array_equal(flat, np.arange(flat[0], flat[0] + len(flat)))
-            assert len(flat) == min(group, 420 - flat[0])
+            assert np.array_equal(flat, np.arange(flat[0], flat[0] + group))
+            assert flat[-1] < 420 // group * group  # never the partial group at the end
     for _ in range(50):
-        flat = np.ravel_multi_index(faults.get("RD_GLB").pattern(shape, rng).T, shape)
-        assert flat[0] % 16 == 0 and np.array_equal(flat, np.arange(flat[0], flat[-1] + 1))
+        run = faults.get("RD_GLB").pattern(shape, rng)
+        assert run.is_run and run.first % 16 == 0 and (run.last + 1) % 16 == 0
+        assert run.first < run.last < (420 // 16 - 1) * 16  # never the last whole group
 
 
 def test_value_rules_draw_what_they_promise():
     rng = np.random.default_rng(1)
-    positions = np.zeros((200, 4), np.int64)
-    rd = faults.get("RD").value(rng, positions, (2, 2, 2, 2))["inj_values"]
+    many = faults.Selection((2, 10, 10, 2), positions=np.zeros((200, 4), np.int64))
+    rd = faults.get("RD").value.draw(rng, many)
     values = np.array([float(v) for v in rd], np.float32)
     assert np.all(np.isfinite(values)) and len(set(rd)) > 190
     assert float(np.max(np.abs(values))) > 1e30  # random bit patterns reach huge magnitudes
-    bits = [int(b) for b in faults.get("RBFLIP").value(rng, positions, (2,))["inj_bits"]]
-    assert min(bits) >= 0 and max(bits) <= 31
-    assert faults.get("ZERO").value(rng, positions[:2], (2,)) == {"inj_values": ["0.0", "0.0"]}
+    bits = [int(b) for b in faults.get("RBFLIP").value.draw(rng, many)]
+    assert min(bits) >= 0 and max(bits) <= 31 and len(set(bits)) == 32
+    sources = faults.get("RD_CORRECT").value.draw(rng, many)
+    assert len(sources) == 200 and all(len(s.split("/")) == 4 for s in sources)
+    two = faults.Selection((2,), positions=np.zeros((2, 1), np.int64))
+    assert faults.get("ZERO").value.draw(rng, two) == ["0.0", "0.0"]
+    run = faults.Selection((4096,), first=0, last=4095)
+    for name in ("RD_GLB", "RD_CORRECT_GLB", "N64_INPUT_GLB", "N64_WT_GLB"):
+        (seed,) = faults.get(name).value.draw(rng, run)  # one seed, however long the run
+        assert 0 <= int(seed) < 2**63
 
 
 def test_worst_case_value_range(tmp_path):
-    paths = campaign.generate(_spec(value_range=(1e16, 1e18)), 20, seed=3, out=tmp_path)
+    paths = campaign.generate(_spec(value_range=(1e16, 1e18)), 40, seed=3, out=tmp_path)
+    kinds = set()
     for hit in map(injection.parse, paths):
-        assert hit.value_kind == "explicit"
-        assert np.all((hit.values >= 1e16 * (1 - 1e-7)) & (hit.values <= 1e18))
+        kinds.add(hit.value_kind)
+        if hit.value_kind == "explicit":
+            assert np.all((hit.floats >= 1e16 * (1 - 1e-7)) & (hit.floats <= 1e18))
+        else:  # a _GLB run: a seed and the range
+            assert hit.value_kind == "uniform" and hit.span is not None
+            assert np.allclose(hit.floats, [1e16, 1e18], rtol=1e-7)
+    assert kinds == {"explicit", "uniform"}
 
 
 def test_all_eighteen_presets_compose_three_parts():
@@ -168,15 +212,16 @@ def test_all_eighteen_presets_compose_three_parts():
 
 
 def test_a_new_fault_model_needs_no_engine_change(tmp_path):
-    from fi_core.faults import patterns, values
+    from fi_core.faults import patterns
+    from fi_core.faults.value_rules import explicit
 
     faults.register(faults.FaultModel("TEST_ZERO_RUN", "weight", patterns.aligned_run(4),
-                                      values.zero()))
+                                      explicit.zero()))
     try:
         paths = campaign.generate(_spec(fmodels=("TEST_ZERO_RUN",)), 3, seed=1, out=tmp_path)
         hit = injection.parse(paths[0])
         assert hit.operand == "weight" and len(hit.positions) == 4
-        assert np.all(hit.values == 0.0)
+        assert np.all(hit.floats == 0.0)
     finally:
         del faults.FAULT_MODELS["TEST_ZERO_RUN"]
 

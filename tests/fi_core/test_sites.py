@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from fi_core import nn
 from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, OPERANDS, Site
-from fi_core.fault_ops import VALUE_KINDS, FaultPlan, Replicas
+from fi_core.fault_ops import NO_RUN, FaultPlan, Replicas
+from fi_core.faults import rules
 from tests.fi_core import reference as ref
 
 CONV_GEOMETRIES = [(3, 1, 6), (3, 2, 8), (1, 2, 8), (7, 2, 16), (3, 2, 7), (7, 2, 8), (5, 2, 8),
@@ -66,18 +67,20 @@ def test_artifact_layouts_reproduce_native_gradients(kernel, stride, size):
     assert good_wt == [site.interleave_offset]
 
 
-def _plan(pass_, operand, positions, values=None, bits=None, sources=None, replica=0,
+def _plan(site, pass_, operand, positions, n, values=None, bits=None, sources=None, replica=0,
           kind="explicit"):
-    positions = np.asarray(positions, np.int64)
-    k, rank = positions.shape
-    return FaultPlan(
-        stage=pass_, operand=tf.constant(OPERANDS.index(operand)),
-        layer=tf.constant(0), kind=tf.constant(
-            VALUE_KINDS.index(kind)), replica=tf.constant(replica),
-        positions=tf.constant(positions),
-        values=tf.constant(np.zeros(k) if values is None else values, tf.float32),
-        bits=tf.constant(np.zeros(k) if bits is None else bits, tf.int32),
-        sources=tf.constant(np.zeros((k, rank)) if sources is None else sources, tf.int64))
+    """A plan for listed positions of the operand (per replica batch `n`) with a per-element
+    rule: explicit values, bits to flip, or source positions to copy from."""
+    shape = site.operand_shape(pass_, operand, n)
+    flat = np.ravel_multi_index(np.asarray(positions, np.int64).T, shape)
+    k = len(flat)
+    ints = {"bitflip": bits, "copy": None if sources is None else np.ravel_multi_index(
+        np.asarray(sources, np.int64).T, shape)}.get(kind)
+    return FaultPlan.of(
+        pass_, layer=0, operand=OPERANDS.index(operand), replica=replica,
+        rule=rules.index_of(kind), indices=flat, span=NO_RUN,
+        floats=np.zeros(k) if values is None else values,
+        ints=np.zeros(k, np.int64) if ints is None else ints)
 
 
 def _expected(site, pass_, operand, x_r, w, dy_r, y_r, dx_r, dw_r, position, value):
@@ -132,7 +135,7 @@ def test_fault_lands_where_the_artifact_puts_it(geometry, pass_, operand, groups
     shape = site.operand_shape(pass_, operand, n)
     position = [int(rng.integers(0, d)) for d in shape]
     value = 7.5
-    plan = _plan(pass_, operand, [position], values=[value], replica=replica)
+    plan = _plan(site, pass_, operand, [position], n, values=[value], replica=replica)
     y1, dx1, dw1 = native(layer, x, dy, plan=plan, groups=groups)
 
     rows = slice(replica * n, (replica + 1) * n)
@@ -167,9 +170,9 @@ def test_fault_with_the_golden_value_changes_nothing():
     x = rng.standard_normal((4, 8, 8, 3)).astype(np.float32)
     dy = rng.standard_normal((4, 4, 4, 4)).astype(np.float32)
     _y0, dx0, dw0 = native(layer, x, dy, groups=2)
-    probe = _plan(GRAD_IN, "input", [[1, 4, 6, 2]], values=[0.0], replica=1)
+    probe = _plan(site, GRAD_IN, "input", [[1, 4, 6, 2]], 2, values=[0.0], replica=1)
     native(layer, x, dy, plan=probe, groups=2)
-    same = _plan(GRAD_IN, "input", [[1, 4, 6, 2]],
+    same = _plan(site, GRAD_IN, "input", [[1, 4, 6, 2]], 2,
                  values=[float(probe.report["golden"].numpy()[0])], replica=1)
     _y1, dx1, dw1 = native(layer, x, dy, plan=same, groups=2)
     np.testing.assert_array_equal(dx1, dx0)
@@ -189,11 +192,12 @@ def test_bit_flip_and_copy_are_resolved_in_graph():
     dy = np.ones((2, 6, 6, 4), np.float32)
     y0, _, _ = native(layer, x, dy)
     positions = [[0, 1, 2, 3], [1, 5, 5, 0]]
-    flip = _plan(FORWARD, "output", positions, bits=[30, 31], kind="bitflip")
+    flip = _plan(site, FORWARD, "output", positions, 2, bits=[30, 31], kind="bitflip")
     y1, _, _ = native(layer, x, dy, plan=flip)
     assert y1[0, 1, 2, 3] == _flip(y0[0, 1, 2, 3], 30)
     assert y1[1, 5, 5, 0] == -y0[1, 5, 5, 0]
-    copy = _plan(FORWARD, "output", positions, sources=[[1, 0, 0, 0], [0, 2, 2, 2]], kind="copy")
+    copy = _plan(site, FORWARD, "output", positions, 2, sources=[[1, 0, 0, 0], [0, 2, 2, 2]],
+                 kind="copy")
     y2, _, _ = native(layer, x, dy, plan=copy)
     assert y2[0, 1, 2, 3] == y0[1, 0, 0, 0]
     assert y2[1, 5, 5, 0] == y0[0, 2, 2, 2]
@@ -219,7 +223,7 @@ def test_dense_site_faults(pass_, operand):
     _y0, dx0, dw0 = native(layer, x, dy, groups=2)
     w = layer.kernel.numpy()
     position = [1, 1]
-    plan = _plan(pass_, operand, [position], values=[4.0], replica=1)
+    plan = _plan(site, pass_, operand, [position], 2, values=[4.0], replica=1)
     y1, dx1, dw1 = native(layer, x, dy, plan=plan, groups=2)
     x_r, dy_r = x[2:].astype(np.float64), dy[2:].astype(np.float64)
     if pass_ == FORWARD:

@@ -123,7 +123,7 @@ def test_margin_gives_n_from_the_sample_size_function(tmp_path):
 @pytest.mark.parametrize(
     ("campaign", "message"),
     [
-        ({"n": 5, "fmodels": ["NOPE"]}, "NOPE"),
+        ({"n": 5, "fmodels": ["NO PE;"]}, "NO PE;"),  # names are checked by the engine
         ({"n": 5, "prefix": "run1"}, "prefix"),
         ({"n": 5, "margin": 0.1}, "is valid under each of"),
         ({"n": 0}, "minimum"),

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -43,7 +44,8 @@ def _ask_engine():
     python = shutil.which("python", path=_path) or sys.executable
     try:
         result = subprocess.run(
-            [python, "-m", "fi_core", "describe", "--json"],
+            [python, "-m", "fi_core", "describe", "--json"]
+            + [arg for name in config["plugins"] for arg in ("--plugin", name)],
             capture_output=True,
             text=True,
             timeout=300,
@@ -301,6 +303,11 @@ def inject_runtime(wildcards, attempt):
 
 def replay_runtime(wildcards, attempt):
     return config["inject"]["resources"]["runtime"] * attempt
+
+
+def plugin_args():
+    """` --plugin MODULE` per configured plugin, quoted (placed right after the subcommand)."""
+    return "".join(f" --plugin {shlex.quote(name)}" for name in config["plugins"])
 
 
 def engine_args():

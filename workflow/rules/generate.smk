@@ -18,5 +18,6 @@ rule generate:
         runtime=10,
     params:
         args=lambda wildcards: generate_args(wildcards.campaign),
+        plugins=plugin_args(),
     shell:
-        "python -m fi_core generate {params.args} --out {output} > {log} 2>&1"
+        "python -m fi_core generate{params.plugins} {params.args} --out {output} > {log} 2>&1"

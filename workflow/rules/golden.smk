@@ -31,8 +31,9 @@ rule golden:
         sets=lambda wildcards: set_args(wildcards.workload, seed=wildcards.seed),
         data=lambda wildcards: data_arg(wildcards.workload),
         engine=engine_args(),
+        plugins=plugin_args(),
     shell:
         "rm -rf {params.out} && mkdir -p {params.out} && "
         "TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS={threads} "
-        "python -m fi_core golden --workload {params.preset} {params.sets} "
+        "python -m fi_core golden{params.plugins} --workload {params.preset} {params.sets} "
         "--out {params.out} {params.data} {params.engine} > {log} 2>&1"

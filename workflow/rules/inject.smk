@@ -40,9 +40,10 @@ rule inject:
         data=lambda wildcards: data_arg(campaign_workload(wildcards.campaign)),
         out="results/{campaign}/traces",
         engine=engine_args(),
+        plugins=plugin_args(),
     shell:
         "TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS={threads} "
-        "python -m fi_core inject {params.files} --golden {params.golden} "
+        "python -m fi_core inject{params.plugins} {params.files} --golden {params.golden} "
         "--out-dir {params.out} {params.data} {params.engine} > {log} 2>&1"
 
 
@@ -74,7 +75,8 @@ rule replay:
         data=lambda wildcards: data_arg(campaign_workload(wildcards.campaign)),
         out="results/{campaign}/traces",
         engine=engine_args(),
+        plugins=plugin_args(),
     shell:
         "TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS={threads} "
-        "python -m fi_core inject --file {input.csv} --golden {params.golden} "
+        "python -m fi_core inject{params.plugins} --file {input.csv} --golden {params.golden} "
         "--out-dir {params.out} {params.data} {params.engine} > {log} 2>&1"
