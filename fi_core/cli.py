@@ -95,13 +95,15 @@ def parser() -> argparse.ArgumentParser:
                                    help="check CSVs against their workloads")
     validate.add_argument("files", nargs="+", type=Path)
 
-    sites = commands.add_parser("sites", help="a workload's injectable layers, one per line")
+    sites = commands.add_parser("sites", parents=common,
+                                help="a workload's injectable layers, one per line")
     _add_workload(sites)
     sites.add_argument("--stage", default="fwrd_inject", choices=("fwrd_inject", "bkwd_inject"))
     sites.add_argument("--all-sites", action="store_true",
                        help="also the sites outside the artifact's lists (e.g. the classifier)")
 
-    describe = commands.add_parser("describe", help="workloads, fault models and id width")
+    describe = commands.add_parser("describe", parents=common,
+                                   help="workloads, fault models and id width")
     describe.add_argument("--json", action="store_true", help="machine-readable (the default)")
     return root
 
