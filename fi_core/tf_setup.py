@@ -16,8 +16,8 @@ import sys
 import tempfile
 
 VERBOSE_ENV = "FI_CORE_VERBOSE"
-_NOTICE = re.compile(r"^[IW]\d{4} ")  # an absl/TF info or warning record
-_RECORD = re.compile(r"^[IWEF]\d{4} ")
+_STAMP = r"(?:(?P<level>[IWEF])\d{4} |\d{4}-\d\d-\d\d [\d:.]+: (?P<old>[IWEF]) )"
+_RECORD = re.compile(_STAMP)  # a log record: absl's "I0000 ..." or TF's older "2024-.. : I ..."
 _ABSL_NOTE = ("WARNING: All log messages before absl::InitializeLog() is called are written "
               "to STDERR")
 
@@ -33,8 +33,9 @@ def errors_only(text: str) -> str:
     info or warning notice (a notice's continuation lines go with it)."""
     kept, in_notice = [], False
     for line in text.splitlines():
-        if _RECORD.match(line):
-            in_notice = bool(_NOTICE.match(line))
+        record = _RECORD.match(line)
+        if record:
+            in_notice = (record["level"] or record["old"]) in "IW"
         elif line == _ABSL_NOTE:
             in_notice = True
             continue

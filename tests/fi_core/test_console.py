@@ -25,14 +25,17 @@ def test_only_error_records_of_the_start_up_output_are_kept():
         "I0000 00:00:1.2 1 cpu_feature_guard.cc:227] This TensorFlow binary is optimized ...\n"
         "To enable the following instructions: AVX2 FMA, in other operations, rebuild ...\n"
         "W0000 00:00:1.3 1 some.cc:1] a warning\n"
+        "2024-01-11 05:40:05.061907: I tensorflow/core/platform/cpu_feature_guard.cc:182] ...\n"
         "E0000 00:00:1.4 1 loader.cc:9] could not load a library\n"
         "  because of this\n"
         "Traceback (most recent call last):\n"
+        "2024-01-11 05:40:05.061908: E tensorflow/core/x.cc:1] an older-style error\n"
     )
     assert tf_setup.errors_only(captured) == (
         "E0000 00:00:1.4 1 loader.cc:9] could not load a library\n"
         "  because of this\n"
-        "Traceback (most recent call last):\n")
+        "Traceback (most recent call last):\n"
+        "2024-01-11 05:40:05.061908: E tensorflow/core/x.cc:1] an older-style error\n")
 
 
 def test_tensorflow_notices_shown_when_asked_for():
