@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from fi_core import architecture, data, files, model, nn, optim
+from fi_core import architecture, data, files, model, nn, optim, tf_setup
 from fi_core.errors import BadInput
 from fi_core.fault_ops import VALUE_KINDS, FaultPlan, Replicas
 from fi_core.injection import Injection
@@ -61,6 +61,7 @@ class Trainer:
                  injection_step: str = "eager") -> None:
         if injection_step not in INJECTION_STEPS:
             raise ValueError(f"injection_step {injection_step!r} is not one of {INJECTION_STEPS}")
+        tf_setup.configure()
         self.config = config
         self.strategy = strategy
         self.injection_step = injection_step
