@@ -1,8 +1,6 @@
 """`python -m fi_core` and the `fi-core` script."""
 
-import sys
-
-from fi_core.cli import main
+from fi_core.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -78,7 +78,9 @@ class Dataset:
 
 
 def load(config: WorkloadConfig, data_dir: Path | None = None) -> Dataset:
-    """The workload's dataset, normalised by the training set's per-channel mean and std.
+    """The workload's dataset, normalised by the training set's mean and standard deviation:
+    one scalar of each over every pixel and channel (`normalise=scalar`, the artifact's
+    `prepare_data.py`), or one per channel (`normalise=channel`).
 
     digits: scikit-learn's bundled 1,797 8x8 images; every fifth image (index % 5 == 0) is the
     test set (360), the rest train (1,437). cifar10: the standard python-format folder."""
@@ -89,16 +91,45 @@ def load(config: WorkloadConfig, data_dir: Path | None = None) -> Dataset:
     else:
         train_x, train_y, test_x, test_y = _cifar10(data_dir)
     train_x, test_x = _resize(train_x, config.image_size), _resize(test_x, config.image_size)
-    mean = train_x.mean(axis=(0, 1, 2), dtype=np.float64)
-    std = train_x.std(axis=(0, 1, 2), dtype=np.float64)
+    axes = (0, 1, 2, 3) if config.normalise == "scalar" else (0, 1, 2)
+    mean = train_x.mean(axis=axes, dtype=np.float64)
+    std = train_x.std(axis=axes, dtype=np.float64)
     norm = lambda a: ((a - mean) / std).astype(np.float32)  # noqa: E731
     return Dataset(tf.constant(norm(train_x)), tf.constant(train_y),
                    tf.constant(norm(test_x)), tf.constant(test_y))
 
 
+class ReplicaShares:
+    """How a batch of `size` examples splits over `replicas` replicas, as tf.distribute splits a
+    global batch: contiguous shares whose sizes differ by at most one, the first replicas taking
+    the larger ones. `pad` lays a batch out as R equal shares of `width` rows (padding rows
+    repeat row 0 and are marked invalid), `unpad` takes the valid rows back in batch order."""
+
+    def __init__(self, size: int, replicas: int) -> None:
+        base, extra = divmod(size, replicas)
+        self.sizes = [base + (r < extra) for r in range(replicas)]
+        self.width = base + (extra > 0)
+        starts = np.cumsum([0, *self.sizes[:-1]])
+        index = np.zeros((replicas, self.width), np.int32)
+        self.valid = np.zeros((replicas, self.width), bool)
+        for r, (start, count) in enumerate(zip(starts, self.sizes, strict=True)):
+            index[r, :count] = np.arange(start, start + count)
+            self.valid[r, :count] = True
+        self.index, self.valid = index.reshape(-1), self.valid.reshape(-1)
+        self.even = bool(self.valid.all())
+
+    def pad(self, t: tf.Tensor) -> tf.Tensor:
+        return t if self.even else tf.gather(t, self.index)
+
+    def unpad(self, values: np.ndarray) -> np.ndarray:
+        return values if self.even else values[self.valid]
+
+
 class Batches:
     """The training batches of a workload: shuffled per epoch, augmented per step (random flips
-    and a random crop of the zero-padded image, as the artifact, when the workload asks)."""
+    per image and a random crop of the zero-padded images, as the artifact, when the workload
+    asks; the crop offset is drawn once per replica batch (`crop=replica`, the artifact's
+    `MyRandomCrop` under TPUStrategy) or per image (`crop=image`))."""
 
     def __init__(self, config: WorkloadConfig, dataset: Dataset) -> None:
         self.config, self.dataset = config, dataset
@@ -119,7 +150,8 @@ class Batches:
         images = tf.gather(self.dataset.train_x, indices)
         if self.config.flip or self.config.crop_pad:
             seed = stream_seed(self.config, AUGMENT, epoch, step)
-            images = _augment(images, seed, self.config.flip, self.config.crop_pad)
+            crops = self.config.replicas if self.config.crop == "replica" else size
+            images = _augment(images, seed, self.config.flip, self.config.crop_pad, crops)
         return images, tf.gather(self.dataset.train_y, indices)
 
     def test_batches(self):
@@ -130,8 +162,11 @@ class Batches:
 
 
 @tf.function(reduce_retracing=True)
-def _augment(images: tf.Tensor, seed: tf.Tensor, flip: bool, pad: int) -> tf.Tensor:
-    """Random horizontal and vertical flips, zero padding by `pad`, random crop back."""
+def _augment(images: tf.Tensor, seed: tf.Tensor, flip: bool, pad: int, crops: int
+             ) -> tf.Tensor:
+    """Random horizontal and vertical flips (per image), zero padding by `pad`, random crop
+    back: `crops` offsets, each shared by a contiguous group of images (one group per replica
+    batch, or one image per group)."""
     count, height, width = tf.shape(images)[0], images.shape[1], images.shape[2]
     if flip:
         draws = tf.random.stateless_uniform([count, 2], seed=seed)
@@ -141,8 +176,9 @@ def _augment(images: tf.Tensor, seed: tf.Tensor, flip: bool, pad: int) -> tf.Ten
         images = tf.where(flip_v, tf.reverse(images, [1]), images)
     if pad:
         offsets = tf.random.stateless_uniform(
-            [count, 2], seed=tf.random.experimental.stateless_fold_in(seed, 1), minval=0,
+            [crops, 2], seed=tf.random.experimental.stateless_fold_in(seed, 1), minval=0,
             maxval=2 * pad + 1, dtype=tf.int32)
+        offsets = tf.repeat(offsets, count // crops, axis=0)
         padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
         rows = offsets[:, :1] + tf.range(height)[None, :]
         cols = offsets[:, 1:] + tf.range(width)[None, :]

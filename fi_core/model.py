@@ -36,7 +36,7 @@ class Model(tf.Module):
             spec.name: nn.Depthwise(spec, seed=(config.seed, DEPTHWISE_SEED + index))
             for index, spec in enumerate(layout.depthwise)}
         self.norms = {spec.name: nn.BatchNorm(spec.channels, name=spec.name,
-                                              momentum=spec.momentum)
+                                              replicas=config.replicas, momentum=spec.momentum)
                       for spec in layout.norms}
         self.gains = {spec.name: tf.Variable(spec.init, dtype=tf.float32, name=spec.name,
                                              aggregation=nn.TRAINABLE)

@@ -142,32 +142,45 @@ class Depthwise(tf.Module):
 
 
 class BatchNorm(tf.Module):
-    """Batch norm whose statistics are per replica: the batch is `groups` replica slices stacked
-    on axis 0. Epsilon 1e-3 and momentum 0.9 as in the artifact.
+    """Batch norm whose statistics are per replica, moving ones included, as under the
+    artifact's TPUStrategy (Keras 2.6 creates them as ON_READ variables: one copy per replica).
+    Epsilon 1e-3 and momentum 0.9 as in the artifact.
 
-    The variance is E[x^2] - E[x]^2, as XLA computes it on the TPU the artifact ran on: a
+    Training: the batch is `groups` replica slices stacked on axis 0; each slice is normalised
+    with its own batch statistics and updates its own row of the moving statistics (`[R, C]`
+    variables: every row is one replica's copy, so a checkpoint holds every copy). Inference:
+    replica r's share of the batch is normalised with row r (see `Trainer.evaluate`).
+
+    The batch variance is E[x^2] - E[x]^2, as XLA computes it on the TPU the artifact ran on: a
     corrupted activation whose square overflows makes this NaN (inf - inf) in the very step, as
-    in the artifact's immediate-NaN trace; a two-pass variance would be inf and hide it. Moving
-    statistics follow the mean over replicas (as a TPU's synchronised variables do) and use the
-    unbiased variance, as Keras does."""
+    in the artifact's immediate-NaN trace; a two-pass variance would be inf and hide it. The
+    moving variance takes the unbiased batch variance, as Keras does."""
 
-    def __init__(self, channels: int, name: str, momentum: float = 0.9,
+    def __init__(self, channels: int, name: str, replicas: int, momentum: float = 0.9,
                  epsilon: float = 1e-3) -> None:
         super().__init__(name=name)
         self.momentum, self.epsilon = momentum, epsilon
+        self.replicas = rows = replicas
         self.gamma = tf.Variable(tf.ones([channels]), name="gamma", aggregation=TRAINABLE)
         self.beta = tf.Variable(tf.zeros([channels]), name="beta", aggregation=TRAINABLE)
-        mean_of_replicas = tf.VariableAggregation.MEAN
-        self.moving_mean = tf.Variable(tf.zeros([channels]), name="moving_mean", trainable=False,
-                                       aggregation=mean_of_replicas)
-        self.moving_variance = tf.Variable(tf.ones([channels]), name="moving_variance",
-                                           trainable=False, aggregation=mean_of_replicas)
+        # Under a strategy every replica computes all rows (an all-gather), so the first
+        # replica's assignment is everyone's.
+        self.moving_mean = tf.Variable(tf.zeros([rows, channels]), name="moving_mean",
+                                       trainable=False, aggregation=TRAINABLE)
+        self.moving_variance = tf.Variable(tf.ones([rows, channels]), name="moving_variance",
+                                           trainable=False, aggregation=TRAINABLE)
+
+    def _check(self, replicas: Replicas) -> None:
+        if replicas.total != self.replicas:
+            raise ValueError(f"{self.name}: built for {self.replicas} replicas, called with "
+                             f"{replicas.total}")
 
     def __call__(self, x: tf.Tensor, ctx: StepContext) -> tf.Tensor:
+        replicas = ctx.replicas
+        self._check(replicas)
         if not ctx.training:
-            return tf.nn.batch_normalization(x, self.moving_mean, self.moving_variance, self.beta,
-                                             self.gamma, self.epsilon)
-        groups = ctx.replicas.groups
+            return self._inference(x, replicas)
+        groups = replicas.groups
         shape = tf.shape(x)
         stacked = tf.reshape(x, tf.concat([[groups, shape[0] // groups], shape[1:]], 0))
         axes = list(range(1, x.shape.rank))
@@ -176,14 +189,32 @@ class BatchNorm(tf.Module):
         y = tf.reshape(tf.nn.batch_normalization(stacked, means, variances, self.beta,
                                                  self.gamma, self.epsilon), shape)
         count = tf.cast(tf.size(x) // (groups * x.shape[-1]), tf.float32)
-        mean = tf.reduce_mean(tf.reshape(means, [groups, -1]), 0)
-        variance = tf.reduce_mean(tf.reshape(variances, [groups, -1]), 0) * (
-            count / tf.maximum(count - 1.0, 1.0))
+        rows = tf.stack([tf.reshape(means, [groups, -1]),
+                         tf.reshape(variances, [groups, -1]) * (
+                             count / tf.maximum(count - 1.0, 1.0))], axis=1)
+        if groups != replicas.total:  # one replica of a strategy: collect everyone's rows
+            rows = tf.distribute.get_replica_context().all_gather(rows, axis=0)
+        rows = tf.stop_gradient(rows)
         decay = 1.0 - self.momentum
-        self.moving_mean.assign_sub((self.moving_mean - tf.stop_gradient(mean)) * decay)
-        self.moving_variance.assign_sub(
-            (self.moving_variance - tf.stop_gradient(variance)) * decay)
+        self.moving_mean.assign_sub((self.moving_mean - rows[:, 0]) * decay)
+        self.moving_variance.assign_sub((self.moving_variance - rows[:, 1]) * decay)
         return y
+
+    def _inference(self, x: tf.Tensor, replicas: Replicas) -> tf.Tensor:
+        """Each replica's share of the batch normalised with its own moving statistics."""
+        if replicas.groups != replicas.total:  # one replica of a strategy: its own row
+            mean = tf.gather(self.moving_mean, replicas.base)
+            variance = tf.gather(self.moving_variance, replicas.base)
+            return tf.nn.batch_normalization(x, mean, variance, self.beta, self.gamma,
+                                             self.epsilon)
+        groups = replicas.groups
+        shape = tf.shape(x)
+        stacked = tf.reshape(x, tf.concat([[groups, shape[0] // groups], shape[1:]], 0))
+        per_row = [groups] + [1] * (x.shape.rank - 1) + [-1]
+        y = tf.nn.batch_normalization(stacked, tf.reshape(self.moving_mean, per_row),
+                                      tf.reshape(self.moving_variance, per_row), self.beta,
+                                      self.gamma, self.epsilon)
+        return tf.reshape(y, shape)
 
 
 def dropout(x: tf.Tensor, rate: float, ctx: StepContext, index: int) -> tf.Tensor:

@@ -2,8 +2,10 @@
 
 Replay semantics (the artifact's): load the golden checkpoint saved at the end of epoch
 `target_epoch - 1` (`initial` for epoch 0), train from step 0 of `target_epoch`, corrupt one
-operation on one replica at `target_step`, keep training to the last epoch or until the loss is
-not finite. A non-finite loss is a result: the trace says so and the run ends normally.
+operation on one replica at `target_step`, keep training to the last epoch or until the train
+loss or the end-of-epoch test loss is not finite. A non-finite loss is a result: the trace says
+so and the run ends normally. A run whose state is back to the golden run's at an epoch end
+stops there too, its trace ending with the golden run's (`rejoin`).
 """
 
 from __future__ import annotations
@@ -16,19 +18,26 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from fi_core import data, files, injection
+from fi_core import data, files, injection, rejoin
 from fi_core.golden import INITIAL, WORKLOAD_FILE, check_against_golden, checkpoint_dir
 from fi_core.injection import Injection
-from fi_core.progress import Progress
+from fi_core.progress import BatchProgress, Progress
 from fi_core.trace import Trace
 from fi_core.train import Trainer
 from fi_core.workloads import WorkloadConfig
 
+FINISHED, NONFINITE, REJOINED = "finished", "non-finite", "rejoined the golden run"
+"""How a run ended: its last epoch, a non-finite train or test loss, or the golden state."""
+
 
 def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progress: Progress,
                  start_epoch: int, fault: Injection | None = None,
-                 after_epoch: Callable[[int], None] | None = None) -> bool:
-    """Train epochs `start_epoch..`; False when the loss became non-finite (training stopped)."""
+                 after_epoch: Callable[[int], None] | None = None,
+                 rejoined: Callable[[int], bool] | None = None) -> str:
+    """Train epochs `start_epoch..` and say how the run ended. As in the artifact, training
+    stops at a non-finite train loss (after that step) or a non-finite test loss (after that
+    epoch's evaluation). `rejoined(epoch)` says, after an epoch, whether the run is back in the
+    golden state (then it stops: the rest is the golden run's)."""
     for epoch in range(start_epoch, config.epochs):
         loss_sum = correct = seen = 0.0
         for step in range(config.steps_per_epoch):
@@ -43,16 +52,24 @@ def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progres
             if not math.isfinite(result.loss):
                 trace.nonfinite()
                 progress.message(f"non-finite loss at epoch {epoch} step {step}: stopped")
-                return False
+                return NONFINITE
             size = config.batch_per_replica_at(step) * config.replicas
             loss_sum, correct, seen = (loss_sum + result.loss * size,
                                        correct + result.accuracy * size, seen + size)
         test_loss, test_accuracy = trainer.evaluate()
         trace.end_epoch(epoch, loss_sum / seen, correct / seen, test_loss, test_accuracy)
         progress.epoch(epoch, loss_sum / seen, correct / seen, test_accuracy)
+        if not math.isfinite(test_loss):
+            trace.nonfinite()
+            progress.message(f"non-finite test loss after epoch {epoch}: stopped")
+            return NONFINITE
         if after_epoch is not None:
             after_epoch(epoch)
-    return True
+        if rejoined is not None and epoch + 1 < config.epochs and rejoined(epoch):
+            progress.message(f"state bit-identical to the golden run after epoch {epoch}: "
+                             "the rest is the golden run's")
+            return REJOINED
+    return FINISHED
 
 
 def _injection_details(hit: Injection, golden, injected, summary) -> tuple[dict, list[str]]:
@@ -98,40 +115,73 @@ def golden(workload: str, config: WorkloadConfig, out: Path, data_dir: Path | No
 
     trace = Trace("golden", out.name, workload, config)
     progress = Progress(f"[golden {out.name}]", config.epochs * config.steps_per_epoch)
-    train_epochs(trainer, config, trace, progress, 0, after_epoch=save)
+    try:
+        train_epochs(trainer, config, trace, progress, 0, after_epoch=save)
+    finally:
+        progress.close()
     trace.write(out / "trace.txt", out / "trace.json", checkpoints=hashes)
     return hashes
 
 
 def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
-           data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None
-           ) -> list[Path]:
+           data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None,
+           **options) -> list[Path]:
     """Replay each CSV against the golden run; write `<stem>.txt` and `<stem>.json` per CSV.
-    Every CSV is checked before anything runs, so bad input writes nothing."""
+    Every CSV is checked before anything runs, so bad input writes nothing. `options` are
+    `replay`'s."""
     hits = injection.parse_all(csv_paths)
     return replay(hits, check_against_golden(hits, golden_dir), golden_dir, out_dir, data_dir,
-                  strategy)
+                  strategy, **options)
 
 
 def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, out_dir: Path,
-           data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None
-           ) -> list[Path]:
-    """`inject` for CSVs already parsed and checked against the golden run (`config`)."""
-    trainer = Trainer(config, data.load(config, data_dir), strategy)
+           data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None,
+           injection_step: str = "eager", early_exit: bool = True) -> list[Path]:
+    """`inject` for CSVs already parsed and checked against the golden run (`config`).
+
+    `injection_step`: "eager" or "traced" (see `train.INJECTION_STEPS`). `early_exit`: stop a
+    run whose state is bit-identical to the golden run's at an epoch end, and end its trace
+    with the golden run's (see `rejoin`)."""
+    trainer = Trainer(config, data.load(config, data_dir), strategy, injection_step)
     checkpoint_hash = functools.cache(files.hash_dir)  # CSVs of a batch share checkpoints
+    golden_run = rejoin.GoldenRun(golden_dir, config.learning_rate, checkpoint_hash)
+    batch = BatchProgress(len(hits))
     written = []
-    for hit in hits:
-        folder = checkpoint_dir(golden_dir, hit.epoch - 1)
-        trainer.restore(folder)
-        trainer.set_learning_rate(hit.config.learning_rate)
-        trace = Trace("injection", hit.label, hit.workload, hit.config)
-        trace.record["csv"] = {key: ",".join(values) for key, values in hit.rows.items()}
-        trace.inject_header(hit.epoch, hit.step)
-        trace.loaded(folder, checkpoint_hash(folder), hit.epoch)
-        steps = (hit.config.epochs - hit.epoch) * hit.config.steps_per_epoch
-        progress = Progress(f"[{hit.label}]", steps)
-        train_epochs(trainer, hit.config, trace, progress, hit.epoch, fault=hit)
-        text, record = out_dir / f"{hit.label}.txt", out_dir / f"{hit.label}.json"
-        trace.write(text, record)
-        written.append(record)
+    try:
+        for hit in hits:
+            written.append(_replay_one(trainer, hit, golden_dir, out_dir, checkpoint_hash,
+                                       golden_run if early_exit else None, batch))
+    finally:
+        batch.close()
     return written
+
+
+def _replay_one(trainer: Trainer, hit: Injection, golden_dir: Path, out_dir: Path,
+                checkpoint_hash: Callable[[Path], str], golden_run: rejoin.GoldenRun | None,
+                batch: BatchProgress) -> Path:
+    folder = checkpoint_dir(golden_dir, hit.epoch - 1)
+    trainer.restore(folder)
+    trainer.set_learning_rate(hit.config.learning_rate)
+    trace = Trace("injection", hit.label, hit.workload, hit.config)
+    trace.record["csv"] = {key: ",".join(values) for key, values in hit.rows.items()}
+    trace.inject_header(hit.epoch, hit.step)
+    trace.loaded(folder, checkpoint_hash(folder), hit.epoch)
+
+    def rejoined(epoch: int) -> bool:
+        return (golden_run is not None and golden_run.usable_at(epoch, hit.config.learning_rate)
+                and golden_run.matches(trainer, epoch))
+
+    steps = (hit.config.epochs - hit.epoch) * hit.config.steps_per_epoch
+    progress = batch.run(f"[{hit.label}]", steps)
+    try:
+        ending = train_epochs(trainer, hit.config, trace, progress, hit.epoch, fault=hit,
+                              rejoined=rejoined)
+    finally:
+        progress.close()
+    if ending == REJOINED:
+        epoch = trace.record["epochs"][-1]["epoch"]
+        rejoin.append_tail(trace, golden_run.tail(epoch), epoch)
+    text, record = out_dir / f"{hit.label}.txt", out_dir / f"{hit.label}.json"
+    trace.write(text, record)
+    batch.finished(f"[{hit.label}]", ending)
+    return record

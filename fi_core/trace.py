@@ -60,7 +60,7 @@ class Trace:
             "config": {**config.to_dict(), "num_classes": NUM_CLASSES,
                        "steps_per_epoch": config.steps_per_epoch},
             "csv": None, "injection": None, "start_epoch": 0, "first_nonfinite": None,
-            "steps": [], "epochs": [], "golden_checkpoint": None,
+            "steps": [], "epochs": [], "golden_checkpoint": None, "rejoined_golden": None,
         }
 
     def _position(self, epoch: int, step: int) -> str:
@@ -80,8 +80,8 @@ class Trace:
                           f"accuracy: {accuracy:.5f}")
         self.record["steps"].append({"epoch": epoch, "step": step, "loss": loss,
                                      "accuracy": accuracy})
-        if not math.isfinite(loss) and self.record["first_nonfinite"] is None:
-            self.record["first_nonfinite"] = {"epoch": epoch, "step": step}
+        if not math.isfinite(loss):
+            self._first_nonfinite(epoch, step, "train_loss")
 
     def injection(self, details: dict[str, Any], shown: list[str]) -> None:
         """The artifact's injection lines; `shown` is the text printed as "inject data". A run
@@ -104,7 +104,12 @@ class Trace:
                               f"inject data is {text}")
         self.record["injection"] = details
 
+    def _first_nonfinite(self, epoch: int, step: int, metric: str) -> None:
+        if self.record["first_nonfinite"] is None:
+            self.record["first_nonfinite"] = {"epoch": epoch, "step": step, "metric": metric}
+
     def nonfinite(self) -> None:
+        """The artifact's last line of a run stopped by a non-finite train or test loss."""
         self.lines.append("Encounter NaN! Terminate training!")
 
     def end_epoch(self, epoch: int, train_loss: float, train_accuracy: float, test_loss: float,
@@ -116,6 +121,8 @@ class Trace:
         self.record["epochs"].append({
             "epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
             "test_loss": test_loss, "test_accuracy": test_accuracy})
+        if not math.isfinite(test_loss):  # evaluated after the epoch's last step
+            self._first_nonfinite(epoch, self.config.steps_per_epoch - 1, "test_loss")
 
     def write(self, text_path: Path, json_path: Path, **extra: Any) -> None:
         """Write both files atomically (JSON last: its presence means the run finished)."""

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from fi_core import architecture, data, fault_ops, files, model, nn, optim
+from fi_core import architecture, data, fault_ops, files, model, nn, optim, tf_setup
+from fi_core.errors import BadInput
 from fi_core.fault_ops import FaultPlan, Replicas
 from fi_core.faults import rules
 from fi_core.injection import Injection
@@ -23,6 +24,10 @@ from fi_core.workloads import WorkloadConfig
 
 CHECKPOINT_PREFIX = "ckpt"
 META = "meta.json"
+INJECTION_STEPS = ("eager", "traced")
+"""How the once-per-CSV injection step runs: eagerly (no tracing: measured to give the same
+trace byte for byte, and to save the 8-15 s a pass costs to trace per process), or traced like
+the fault-free step (one graph per pass, reused by every CSV of the process)."""
 
 
 @dataclass
@@ -50,9 +55,14 @@ class Trainer:
     """A workload's model, optimiser and data, and the compiled steps that train them."""
 
     def __init__(self, config: WorkloadConfig, dataset: data.Dataset,
-                 strategy: tf.distribute.Strategy | None = None) -> None:
+                 strategy: tf.distribute.Strategy | None = None,
+                 injection_step: str = "eager") -> None:
+        if injection_step not in INJECTION_STEPS:
+            raise ValueError(f"injection_step {injection_step!r} is not one of {INJECTION_STEPS}")
+        tf_setup.configure()
         self.config = config
         self.strategy = strategy
+        self.injection_step = injection_step
         self.batches = data.Batches(config, dataset)
         with strategy.scope() if strategy else contextlib.nullcontext():
             self.model = model.build(config)
@@ -60,7 +70,7 @@ class Trainer:
             self.optimizer = optim.build(config, self.variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         self._steps: dict[str | None, object] = {}
-        self._evaluate = tf.function(self._eval_batch, reduce_retracing=True)
+        self._evaluate = tf.function(self._eval_step, reduce_retracing=True)
 
     # ----------------------------------------------------------------- one replica's work
     def _loss_grads(self, x, y, seed, plan, replicas: Replicas, global_batch):
@@ -136,6 +146,15 @@ class Trainer:
                     lambda *a: self._distributed_step(stage, *a), reduce_retracing=True)
         return self._steps[stage]
 
+    def _step_function(self, stage: str | None):
+        """The fault-free step is always traced; the injection step runs once per CSV, so it
+        runs eagerly unless asked otherwise."""
+        if stage is None or self.injection_step == "traced":
+            return self._compiled(stage)
+        if self.strategy is None:
+            return lambda *a: self._emulated_step(stage, *a)
+        return lambda *a: self._distributed_step(stage, *a)
+
     # ----------------------------------------------------------------- public steps
     def step(self, epoch: int, step: int, injection: Injection | None = None) -> StepResult:
         """Train one step of the global batch; with `injection`, corrupt its one operation."""
@@ -143,10 +162,11 @@ class Trainer:
         seed = data.stream_seed(self.config, data.DROPOUT, epoch, step)
         stage = injection.pass_ if injection is not None else None
         args = fault_args(injection, self.config) if injection is not None else ()
+        function = self._step_function(stage)
         if self.strategy is None:
-            loss, accuracy, report = self._compiled(stage)(x, y, seed, *args)
+            loss, accuracy, report = function(x, y, seed, *args)
         else:
-            loss, accuracy, report = self._compiled(stage)(
+            loss, accuracy, report = function(
                 self._distribute(x), self._distribute(y), seed,
                 tf.cast(tf.shape(x)[0], tf.float32), *args)
             if report:
@@ -164,23 +184,58 @@ class Trainer:
         return self.strategy.experimental_distribute_values_from_function(
             lambda ctx: t[ctx.replica_id_in_sync_group * n:(ctx.replica_id_in_sync_group + 1) * n])
 
-    def _eval_batch(self, x, y):
-        logits = self.model(x, nn.StepContext(training=False, replicas=Replicas(1)))
+    def _eval_shares(self, x, y, valid):
+        """Per-example test losses and hits of a batch laid out as R equal replica shares."""
+        if self.strategy is None:
+            replicas = Replicas(self.config.replicas)
+        else:
+            context = tf.distribute.get_replica_context()
+            replicas = Replicas(1, base=context.replica_id_in_sync_group,
+                                total=context.num_replicas_in_sync)
+        logits = self.model(x, nn.StepContext(training=False, replicas=replicas))
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
-        predicted = tf.argmax(logits, -1, output_type=tf.int32)
-        return tf.reduce_sum(losses), tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.float32))
+        hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+        # A padding row may be NaN (its replica's statistics are): drop it, do not multiply.
+        return tf.where(valid, losses, 0.0), tf.where(valid, hits, 0.0)
+
+    def _eval_step(self, x, y, valid):
+        if self.strategy is None:
+            return self._eval_shares(x, y, valid)
+        return self.strategy.run(self._eval_shares, args=(x, y, valid))
+
+    def evaluate_examples(self) -> tuple[np.ndarray, np.ndarray]:
+        """Test loss and hit (1.0 or 0.0) of every test example, in test-set order.
+
+        As in the artifact (`valid_step` over a distributed dataset), each test batch of
+        `test_batch` examples is split over the R replicas, replica r taking the r-th share
+        (sizes differ by at most one, the first replicas taking one more), and every replica
+        evaluates its share with its own batch-norm moving statistics."""
+        losses, hits = [], []
+        for x, y in self.batches.test_batches():
+            layout = data.ReplicaShares(int(x.shape[0]), self.config.replicas)
+            padded = [layout.pad(t) for t in (x, y)]
+            args = (*padded, tf.constant(layout.valid))
+            if self.strategy is None:
+                loss, hit = self._evaluate(*args)
+            else:
+                loss, hit = (tf.concat(self.strategy.experimental_local_results(t), 0)
+                             for t in self._evaluate(*(self._distribute(t) for t in args)))
+            losses.append(layout.unpad(loss.numpy()))
+            hits.append(layout.unpad(hit.numpy()))
+        return np.concatenate(losses), np.concatenate(hits)
 
     def evaluate(self) -> tuple[float, float]:
-        """Mean test loss and accuracy (batch norm in inference mode, no dropout)."""
-        total_loss = total_correct = 0.0
-        for x, y in self.batches.test_batches():
-            loss, correct = self._evaluate(x, y)
-            total_loss += float(loss)
-            total_correct += float(correct)
-        count = self.config.test_examples
-        return total_loss / count, total_correct / count
+        """Mean test loss and accuracy over the test set (batch norm in inference mode with
+        each replica's own statistics on its share, no dropout)."""
+        losses, hits = self.evaluate_examples()
+        return float(np.mean(losses, dtype=np.float64)), float(np.mean(hits, dtype=np.float64))
 
     # ----------------------------------------------------------------- state
+    @property
+    def state_variables(self) -> list[tf.Variable]:
+        """Every variable a checkpoint holds (the training state), in a fixed order."""
+        return [*self.model.variables, *self.optimizer.variables]
+
     def set_learning_rate(self, value: float) -> None:
         self.optimizer.schedule.set_initial(value)
 
@@ -196,5 +251,11 @@ class Trainer:
         return files.hash_dir(folder)
 
     def restore(self, folder: Path) -> None:
-        self.checkpoint.read(str(folder / CHECKPOINT_PREFIX)).assert_existing_objects_matched()
+        try:
+            status = self.checkpoint.read(str(folder / CHECKPOINT_PREFIX))
+            status.assert_existing_objects_matched()
+        except (ValueError, AssertionError, tf.errors.OpError) as error:
+            raise BadInput(str(folder), "golden checkpoint",
+                           "does not fit this workload's model (written by another version of "
+                           f"fi_core? {str(error).splitlines()[0][:200]})") from None
 

@@ -45,6 +45,8 @@ class WorkloadConfig:
     crop_pad: int = 6
     seed: int = 123
     test_batch: int = 1000
+    crop: str = "replica"  # one crop offset per replica batch (the artifact), or per "image"
+    normalise: str = "scalar"  # one mean and std over all channels (the artifact), or "channel"
 
     @property
     def global_batch(self) -> int:
@@ -108,7 +110,7 @@ OVERRIDABLE = tuple(f.name for f in dataclasses.fields(WorkloadConfig) if f.name
 
 STRUCTURAL = ("model", "network", "batch_norm", "dataset", "image_size", "width", "replicas",
               "batch_per_replica", "epochs", "optimizer", "dropout", "flip", "crop_pad", "seed",
-              "test_batch", "end_learning_rate", "decay_steps")
+              "test_batch", "end_learning_rate", "decay_steps", "crop", "normalise")
 """Fields an injection run must share with the golden run it resumes from. Only the initial
 learning rate may differ: the artifact's CSVs carry their own."""
 
@@ -148,6 +150,8 @@ def _check(source: str, config: WorkloadConfig) -> None:
         "dropout": not 0 <= config.dropout < 1 and "must be in [0, 1)",
         "test_batch": config.test_batch < 1 and "must be at least 1",
         "crop_pad": config.crop_pad < 0 and "must be at least 0",
+        "crop": config.crop not in ("replica", "image") and "must be replica or image",
+        "normalise": config.normalise not in ("scalar", "channel") and "must be scalar or channel",
     }
     for key, problem in problems.items():
         if problem:

@@ -1,7 +1,9 @@
-"""Data: the embedded digits, the CIFAR-10 reader, deterministic batches, progress output."""
+"""Data: the embedded digits, the CIFAR-10 reader, normalisation, deterministic batches and
+crops, progress output."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 from pathlib import Path
@@ -12,7 +14,7 @@ import tensorflow as tf
 
 from fi_core import data, workloads
 from fi_core.errors import BadInput
-from fi_core.progress import Progress
+from fi_core.progress import BatchProgress
 
 
 def test_digits_split_and_normalisation():
@@ -34,6 +36,7 @@ def _fake_cifar(folder: Path, per_batch: int) -> None:
         images = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
         images[:, 0] = 255  # red channel, first pixel
         images[:, 1024] = 0  # green channel, first pixel
+        images[:, 2048:] = images[:, 2048:] // 2 + 128  # a brighter blue channel
         labels = list(rng.integers(0, 10, per_batch))
         with open(folder / name, "wb") as handle:
             pickle.dump({b"data": images, b"labels": labels}, handle)
@@ -47,6 +50,12 @@ def test_cifar_reader_layout_and_count_check(tmp_path, monkeypatch):
     assert train_x.shape == (20, 32, 32, 3) and test_x.shape == (4, 32, 32, 3)
     assert np.all(train_x[:, 0, 0, 0] == 1.0) and np.all(train_x[:, 0, 0, 1] == 0.0)
     assert train_y.dtype == np.int32
+    # The artifact normalises by one scalar mean and std; per channel on request.
+    scalar = data.load(config, tmp_path).train_x.numpy()
+    assert abs(scalar.mean()) < 1e-5 and scalar.std() == pytest.approx(1.0, abs=1e-4)
+    assert scalar[..., 2].mean() - scalar[..., 1].mean() > 0.5
+    channel = data.load(dataclasses.replace(config, normalise="channel"), tmp_path).train_x
+    assert np.allclose(channel.numpy().mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
     monkeypatch.setitem(workloads.DATASETS, "cifar10", (50_000, 10_000, 32, 3))
     with pytest.raises(BadInput, match="expected 50000 training and 10000 test images"):
         data.load(config, tmp_path)
@@ -73,14 +82,52 @@ def test_batches_are_a_function_of_seed_epoch_and_step():
     assert first.batch(0, last)[0].shape[0] == config.batch_per_replica_at(last) * 8
 
 
+def _crop_offsets(images: np.ndarray, pad: int) -> list[tuple[int, int]]:
+    """Each image's crop offset, read from the zero padding it shows (the normalised digits'
+    background is not zero)."""
+    offsets = []
+    for image in images[..., 0]:
+        zero_rows = np.flatnonzero(np.all(image == 0.0, axis=1))
+        zero_cols = np.flatnonzero(np.all(image == 0.0, axis=0))
+        size = image.shape[0]
+        top, bottom = (zero_rows < size // 2).sum(), (zero_rows >= size // 2).sum()
+        left, right = (zero_cols < size // 2).sum(), (zero_cols >= size // 2).sum()
+        offsets.append((pad - top + bottom, pad - left + right))
+    return offsets
+
+
+def test_crop_offset_per_replica_batch_or_per_image():
+    """The artifact crops every image of a replica's batch at one offset (`MyRandomCrop`)."""
+    for crop in ("replica", "image"):
+        config = workloads.resolve("resnet18_small", {"crop_pad": "3", "crop": crop})
+        images, _ = data.Batches(config, data.load(config)).batch(1, 2)
+        offsets = _crop_offsets(images.numpy(), 3)
+        groups = [set(offsets[r * 18:(r + 1) * 18]) for r in range(8)]
+        if crop == "replica":
+            assert all(len(group) == 1 for group in groups)
+            assert len(set.union(*groups)) > 1
+        else:
+            assert all(len(group) > 1 for group in groups)
+
+
 def test_progress_live_on_a_terminal_and_one_line_per_epoch_in_a_log():
     live, log = io.StringIO(), io.StringIO()
     for stream, is_live in ((live, True), (log, False)):
-        progress = Progress("[run]", total_steps=4, stream=stream, live=is_live)
+        batch = BatchProgress(2, stream=stream, live=is_live)
+        progress = batch.run("[run]", total_steps=4)
         for step in range(2):
             progress.step(0, step, 1.5, 0.25)
         progress.epoch(0, 1.5, 0.25, 0.5)
-    assert "\r[run] epoch 0 step 1  loss 1.5000  acc 0.2500  left " in live.getvalue()
+        progress.close()
+        batch.finished("[run]", "finished")
+        batch.close()
+    # A terminal: tqdm's bars (the CSVs, the run with its step rate and time left).
+    shown = live.getvalue()
+    assert "\r" in shown and "CSVs:" in shown and "1/2" in shown
+    assert "[run]:" in shown and "2/4 [" in shown and "step/s" in shown
+    assert "epoch 0 step 1 loss 1.5000 acc 0.2500" in shown
+    # A log: one plain line per epoch and per finished CSV, nothing else.
     lines = log.getvalue().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("[run] epoch 0: train loss 1.5000")
+    assert len(lines) == 2 and lines[0].startswith("[run] epoch 0: train loss 1.5000")
     assert "left 0:00:0" in lines[0]
+    assert lines[1].startswith("[run] done (finished): 1/2 CSVs, elapsed 0:00:00 left ")

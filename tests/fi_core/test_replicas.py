@@ -1,5 +1,6 @@
 """Emulated replicas give the same training as real ones under MirroredStrategy over R logical
-CPU devices, with and without a fault on one replica."""
+CPU devices, with and without a fault on one replica; in both, a replica's moving batch-norm
+statistics serve only its own share of the test set."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ SCRIPT = Path(__file__).parent / "scripts" / "emulated_vs_mirrored.py"
 def _csv(path: Path, **rows: str) -> Path:
     base = {"model": "resnet18", "target_worker": "1", "target_epoch": "0", "target_step": "3",
             "learning_rate": "0.001", "seed": "123", "workload": "resnet18_small",
-            "replicas": "2", "batch_per_replica": "8", "epochs": "1"}
+            "replicas": "2", "batch_per_replica": "8", "epochs": "1", "test_batch": "45"}
     injection.write(path, {k: v.split(",") for k, v in {**base, **rows}.items()})
     return path
 
@@ -36,6 +37,15 @@ def test_emulated_replicas_match_mirrored_strategy(tmp_path):
     runs = json.loads(result.stdout.strip().splitlines()[-1])
     emulated, mirrored = runs["emulated"], runs["mirrored"]
     assert len(emulated) == len(mirrored) == 7
+    # Replica 1 evaluates the last 22 of every 45 test examples (45 = 23 + 22).
+    share = np.arange(360) % 45 >= 23
+    for name in ("emulated", "mirrored"):
+        before, after = np.array(runs[f"{name} test losses"])
+        assert np.array_equal(before[~share], after[~share])
+        assert np.all(before[share] != after[share])
+    # One example's loss, without the averaging of the mean test loss: a looser bound still.
+    np.testing.assert_allclose(runs["emulated test losses"], runs["mirrored test losses"],
+                               rtol=1e-3)
     # Training steps agree to float32 rounding; the test set's loss sees the moving statistics
     # that rounding has moved a little further, so it gets a looser bound.
     for ours, theirs in zip(emulated[:-1], mirrored[:-1], strict=True):

@@ -92,6 +92,12 @@ def test_golden_run_writes_checkpoints_and_traces(golden):
                         f"accuracy: {record['steps'][0]['accuracy']:.5f}")
     assert lines[-1].startswith("End of epoch: 2/3, train loss: ")
     assert record["epochs"][-1]["train_accuracy"] > record["epochs"][0]["train_accuracy"]
+    # Every replica's moving statistics are in the checkpoint, each from its own batches.
+    reader = tf.train.load_checkpoint(str(golden / "epoch_2" / train.CHECKPOINT_PREFIX))
+    key = next(k for k in reader.get_variable_to_shape_map() if "moving_variance" in k)
+    copies = reader.get_tensor(key)
+    assert copies.shape[0] == config.replicas
+    assert len({row.tobytes() for row in copies}) == config.replicas
 
 
 def test_fault_free_resume_reproduces_the_golden_epoch_exactly(golden):
@@ -107,21 +113,35 @@ def test_fault_free_resume_reproduces_the_golden_epoch_exactly(golden):
                                           record["epochs"][1]["test_accuracy"])
 
 
-def test_same_csv_gives_a_bit_identical_trace(golden, tmp_path):
+def test_same_csv_gives_a_bit_identical_trace_eager_or_traced(golden, tmp_path):
+    """The once-per-CSV injection step runs eagerly by default; traced, as the fault-free
+    step is, it gives the same traces byte for byte (and the same JSON but the wall time).
+    Both CSVs are backward faults, so that the traced path costs one trace only."""
     csv = write_csv(tmp_path / "bitflip.csv", fmodel="RBFLIP", stage="bkwd_inject",
                     target_layer="basicblock_3_basic_0_conv1_grad_in", inj_pos="2/1/3/5")
     rows = injection.read_rows(csv)
     rows.pop("inj_values")
     rows["inj_bits"] = ["29"]
     injection.write(csv, rows)
-    runs.inject([csv], golden, tmp_path / "a")
-    runs.inject([csv], golden, tmp_path / "b")
-    text_a, text_b = (tmp_path / d / "bitflip.txt" for d in "ab")
-    assert text_a.read_bytes() == text_b.read_bytes()
-    ja, jb = (json.loads((tmp_path / d / "bitflip.json").read_text()) for d in "ab")
-    ja.pop("wall_time_s")
-    jb.pop("wall_time_s")
-    assert ja == jb
+    weight = write_csv(tmp_path / "weight.csv", stage="bkwd_inject", fmodel="WT",
+                       target_step="7", target_layer="basicblock_3_basic_1_conv1_grad_in",
+                       inj_pos="1/2/7/30", inj_values="80.0")
+    runs.inject([csv, weight], golden, tmp_path / "a", injection_step="eager")
+    runs.inject([csv, weight], golden, tmp_path / "b", injection_step="traced")
+    for name in ("bitflip", "weight"):
+        text_a, text_b = (tmp_path / d / f"{name}.txt" for d in "ab")
+        assert text_a.read_bytes() == text_b.read_bytes()
+        ja, jb = (json.loads((tmp_path / d / f"{name}.json").read_text()) for d in "ab")
+        ja.pop("wall_time_s")
+        jb.pop("wall_time_s")
+        assert ja == jb
+    weight_record = json.loads((tmp_path / "a" / "weight.json").read_text())
+    assert weight_record["injection"]["injected_values"] == [80.0]
+    assert weight_record["rejoined_golden"] is None
+    golden_record = json.loads((golden / "trace.json").read_text())
+    assert weight_record["epochs"] != golden_record["epochs"][1:]  # the fault did something
+    text_a = tmp_path / "a" / "bitflip.txt"
+    ja = json.loads((tmp_path / "a" / "bitflip.json").read_text())
     # The steps before the injection are the golden steps, line for line.
     golden_lines = (golden / "trace.txt").read_text().splitlines()
     lines = text_a.read_text().splitlines()
@@ -151,10 +171,96 @@ def test_divergence_is_a_result_not_an_error(golden, tmp_path):
                          f"{lines[-3].split('Golden data is ')[1].split(',')[0]}, "
                          "inject data is 3e+38")
     record = json.loads((tmp_path / "out" / "boom.json").read_text())
-    assert record["first_nonfinite"] == {"epoch": 1, "step": 4}
+    assert record["first_nonfinite"] == {"epoch": 1, "step": 4, "metric": "train_loss"}
     assert record["steps"][-1]["loss"] == "NaN"
     assert record["golden_checkpoint"]["sha256"] == files.hash_dir(golden / "epoch_0")
     assert record["csv"]["inj_values"] == "3.0e+38"
+    # A job's log (no terminal): plain lines of its own, no bar, no TensorFlow start-up notices.
+    assert "\r" not in result.stderr
+    log = result.stderr.splitlines()
+    assert log[0] == "[boom] non-finite loss at epoch 1 step 4: stopped"
+    assert log[1].startswith("[boom] done (non-finite): 1/1 CSVs, elapsed ")
+    assert len(log) == 2
+
+
+def test_a_nonfinite_test_loss_stops_the_run(golden, tmp_path):
+    """The issue's case: a forward value of 1e20 overflows one replica's batch variance; the
+    losses stay finite, its moving variance becomes inf then NaN, and the test loss is NaN at
+    the end of the epoch: the run stops there with the artifact's lines."""
+    csv = write_csv(tmp_path / "rd20.csv", target_layer="basicblock_1_basic_0_conv1",
+                    inj_pos="5/1/2/7", inj_values="1e20")
+    runs.inject([csv], golden, tmp_path / "out")
+    lines = (tmp_path / "out" / "rd20.txt").read_text().splitlines()
+    assert lines[-1] == "Encounter NaN! Terminate training!"
+    assert lines[-2].startswith("End of epoch: 1/3, train loss: ")
+    assert ", valid loss: nan, valid accuracy: " in lines[-2]
+    record = json.loads((tmp_path / "out" / "rd20.json").read_text())
+    assert record["first_nonfinite"] == {"epoch": 1, "step": 9, "metric": "test_loss"}
+    assert [e["epoch"] for e in record["epochs"]] == [1]
+    assert record["epochs"][0]["test_loss"] == "NaN"
+    assert all(isinstance(s["loss"], float) for s in record["steps"])  # every step finite
+    assert len(record["steps"]) == 10
+
+
+def test_a_run_back_in_the_golden_state_ends_with_the_golden_trace(golden, tmp_path,
+                                                                     monkeypatch):
+    """A fault that writes what was there (a zero on an inserted zero of a stride-2 gradient;
+    a value copied from its own position) leaves the state bit-identical to the golden run's:
+    the run stops after the injection epoch and its trace is the full run's."""
+    zero = write_csv(tmp_path / "zero.csv", stage="bkwd_inject", fmodel="INPUT",
+                     target_layer="basicblock_2_basic_0_conv1_grad_in", inj_pos="4/3/3/9",
+                     inj_values="0.0")
+    same = write_csv(tmp_path / "same.csv", fmodel="RD_CORRECT")
+    rows = injection.read_rows(same)
+    rows.pop("inj_values")
+    rows["inj_src_pos"] = rows["inj_pos"]
+    injection.write(same, rows)
+    trained = []
+    original = train.Trainer.step
+
+    def counting(self, epoch, step, hit=None):
+        trained.append((epoch, step))
+        return original(self, epoch, step, hit)
+
+    monkeypatch.setattr(train.Trainer, "step", counting)
+    runs.inject([zero, same], golden, tmp_path / "exit")
+    assert len(trained) == 2 * micro_config().steps_per_epoch  # epoch 1 only, per CSV
+    runs.inject([zero, same], golden, tmp_path / "full", early_exit=False)
+    for name in ("zero", "same"):
+        early, full = (tmp_path / d / f"{name}.txt" for d in ("exit", "full"))
+        assert early.read_bytes() == full.read_bytes()
+        a, b = (json.loads((tmp_path / d / f"{name}.json").read_text()) for d in ("exit", "full"))
+        assert a.pop("rejoined_golden") == {"epoch": 1} and b.pop("rejoined_golden") is None
+        assert a["injection"]["golden_values"] == a["injection"]["injected_values"]
+        a.pop("wall_time_s")
+        b.pop("wall_time_s")
+        assert a == b
+    golden_lines = (golden / "trace.txt").read_text().splitlines()
+    assert full.read_text().splitlines()[-11:] == golden_lines[-11:]  # epoch 2: the golden's
+
+
+def test_each_replica_evaluates_its_share_with_its_own_moving_statistics():
+    """Test batches of 100 over 8 replicas: shares of 13 (replicas 0-3) and 12 (4-7), the last
+    batch of 60 shares of 8 and 7. Shifting replica 5's moving means changes the test losses of
+    its shares and no other."""
+    config = workloads.resolve("resnet18_small", {"epochs": "3", "test_batch": "100"})
+    trainer = train.Trainer(config, data.load(config))
+    before, _ = trainer.evaluate_examples()
+    for module in trainer.model.submodules:
+        if isinstance(module, nn.BatchNorm):
+            assert module.moving_mean.shape == (8, module.gamma.shape[0])
+            rows = module.moving_mean.numpy()
+            rows[5] += 3.0
+            module.moving_mean.assign(rows)
+    after, _ = trainer.evaluate_examples()
+    share = np.zeros(360, bool)
+    for start in range(0, 360, 100):
+        layout = data.ReplicaShares(min(100, 360 - start), 8)
+        first = start + sum(layout.sizes[:5])
+        share[first:first + layout.sizes[5]] = True
+    assert share.sum() == 3 * 12 + 7
+    assert np.array_equal(before[~share], after[~share])
+    assert np.all(before[share] != after[share])
 
 
 def test_bad_input_exits_2_and_writes_nothing(golden, tmp_path):

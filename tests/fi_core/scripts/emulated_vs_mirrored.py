@@ -1,5 +1,6 @@
 """Run the same steps with emulated replicas and with MirroredStrategy over R logical CPUs;
-print the losses, accuracies and fault reports of both as JSON (used by test_replicas.py).
+print the losses, accuracies and fault reports of both as JSON (used by test_replicas.py), and
+the per-example test losses before and after one replica's moving statistics are corrupted.
 Logical devices must be configured before TensorFlow starts, hence a separate process."""
 
 from __future__ import annotations
@@ -8,7 +9,21 @@ import json
 import sys
 from pathlib import Path
 
-from fi_core import data, injection, replicas, tf_setup, train
+import numpy as np
+import tensorflow as tf
+
+from fi_core import data, injection, nn, replicas, tf_setup, train
+
+CORRUPTED_REPLICA = 1
+
+
+def corrupt_moving_statistics(trainer: train.Trainer, replica: int) -> None:
+    """Shift one replica's moving means in every batch norm (its copy only)."""
+    for module in trainer.model.submodules:
+        if isinstance(module, nn.BatchNorm):
+            rows = module.moving_mean.numpy()
+            rows[replica] += 3.0
+            module.moving_mean.assign(tf.constant(rows))
 
 
 def main(csv_paths: list[str]) -> None:
@@ -32,6 +47,10 @@ def main(csv_paths: list[str]) -> None:
         steps.append([result.loss, result.accuracy])
         steps.append(list(trainer.evaluate()))
         results[name] = steps
+        before, _ = trainer.evaluate_examples()
+        corrupt_moving_statistics(trainer, CORRUPTED_REPLICA)
+        after, _ = trainer.evaluate_examples()
+        results[f"{name} test losses"] = np.stack([before, after]).tolist()
     print(json.dumps(results))
 
 
