@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fi_formats
 from fi_core import injection, runs, workloads
 
 GLB = {"RD_GLB": (16, "random_finite"), "RD_CORRECT_GLB": (16, "copy_random"),
@@ -96,6 +97,7 @@ def test_the_glb_campaign_replays_and_records_each_run(campaign_run):
     assert campaign_run["inject"].returncode == 0, campaign_run["inject"].stderr[-2000:]
     for name, (group, kind) in GLB.items():
         [(record, lines)] = traces(campaign_run, name)
+        assert fi_formats.trace_problems(record) == []  # ranges as fi_formats declares them
         inj = record["injection"]
         size = math.prod(inj["shape"])
         first, last = inj["range"]["first"], inj["range"]["last"]

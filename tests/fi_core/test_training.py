@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import fi_formats
 from fi_core import data, files, injection, nn, runs, train, workloads
 from fi_core import golden as golden_run
 
@@ -80,6 +81,7 @@ def test_gradients_without_a_fault_equal_tensorflow_native_gradients(monkeypatch
 def test_golden_run_writes_checkpoints_and_traces(golden):
     config = micro_config()
     record = json.loads((golden / "trace.json").read_text())
+    assert fi_formats.trace_problems(record) == []  # the format declared in fi_formats
     assert record["kind"] == "golden" and record["complete"]
     assert [e["epoch"] for e in record["epochs"]] == [0, 1, 2]
     assert len(record["steps"]) == 3 * config.steps_per_epoch
@@ -171,6 +173,7 @@ def test_divergence_is_a_result_not_an_error(golden, tmp_path):
                          f"{lines[-3].split('Golden data is ')[1].split(',')[0]}, "
                          "inject data is 3e+38")
     record = json.loads((tmp_path / "out" / "boom.json").read_text())
+    assert fi_formats.trace_problems(record) == []
     assert record["first_nonfinite"] == {"epoch": 1, "step": 4, "metric": "train_loss"}
     assert record["steps"][-1]["loss"] == "NaN"
     assert record["golden_checkpoint"]["sha256"] == files.hash_dir(golden / "epoch_0")
@@ -195,6 +198,7 @@ def test_a_nonfinite_test_loss_stops_the_run(golden, tmp_path):
     assert lines[-2].startswith("End of epoch: 1/3, train loss: ")
     assert ", valid loss: nan, valid accuracy: " in lines[-2]
     record = json.loads((tmp_path / "out" / "rd20.json").read_text())
+    assert fi_formats.trace_problems(record) == []
     assert record["first_nonfinite"] == {"epoch": 1, "step": 9, "metric": "test_loss"}
     assert [e["epoch"] for e in record["epochs"]] == [1]
     assert record["epochs"][0]["test_loss"] == "NaN"
@@ -230,6 +234,7 @@ def test_a_run_back_in_the_golden_state_ends_with_the_golden_trace(golden, tmp_p
         early, full = (tmp_path / d / f"{name}.txt" for d in ("exit", "full"))
         assert early.read_bytes() == full.read_bytes()
         a, b = (json.loads((tmp_path / d / f"{name}.json").read_text()) for d in ("exit", "full"))
+        assert fi_formats.trace_problems(a) == fi_formats.trace_problems(b) == []
         assert a.pop("rejoined_golden") == {"epoch": 1} and b.pop("rejoined_golden") is None
         assert a["injection"]["golden_values"] == a["injection"]["injected_values"]
         a.pop("wall_time_s")
