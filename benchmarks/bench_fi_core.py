@@ -28,7 +28,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from fi_core import tf_setup  # noqa: E402
 
-tf_setup.configure()
+tf_setup.start(verbose=False)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -162,3 +162,15 @@ def test_a_new_network_is_one_file(tmp_path):
         record = json.loads((tmp_path / "traces" / f"{path.stem}.json").read_text())
         assert record["workload"] == "tiny_small"
         assert record["injection"]["layer"].split("_grad")[0] in {"first", "second"}
+
+
+def test_an_artifact_csv_injection_step_replays_at_paper_size():
+    """benchmarks/replay_artifact_steps.py on one CSV (every CSV: run the script by hand): the
+    paper-size EfficientNet's injection step changes exactly the 16 elements it names."""
+    csv = ROOT / "injections" / "artifact" / "effnet" / "inj_immediate_infs_nans.csv"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "replay_artifact_steps.py"),
+                             str(csv)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert result.stdout.startswith(
+        "ok   effnet/inj_immediate_infs_nans.csv: block4_mbconv_0_se_expand_conv_grad_in output "
+        "(128, 1, 1, 60): exactly its 16 element(s) changed, to its values")
