@@ -118,6 +118,8 @@ def check_output_dir(path: Path, option: str, replaced: bool = False) -> None:
     process can write; checked before any work, so a wrong path costs one line. A folder that
     is `replaced` whole must have a name of its own (not `.`, `..` or `/`)."""
     try:
+        if "\0" in str(path):
+            raise BadInput(str(path), option, "contains a NUL character")
         if replaced and (str(path) == "" or path.name in ("", ".", "..")):
             raise BadInput(str(path) or "''", option, "not a folder name that can be replaced")
         if path.exists() and not path.is_dir():
