@@ -65,6 +65,14 @@ def _overrides(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _workload(args: argparse.Namespace, overrides: dict[str, str]):  # -> WorkloadConfig
+    """`--workload` with its `--set` overrides, each refused under its own option."""
+    if args.workload not in workloads.PRESETS:
+        raise BadInput("--workload", "workload", f"unknown workload {args.workload[:60]!r} "
+                                                 f"(known: {', '.join(workloads.PRESETS)})")
+    return workloads.resolve(args.workload, overrides, "--set")
+
+
 def _csv_list(text: str | None) -> list[str]:
     return [item.strip() for item in (text or "").split(",") if item.strip()]
 
@@ -179,7 +187,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _sites(args: argparse.Namespace) -> int:
     from fi_core import architecture
 
-    config = workloads.resolve(args.workload, _overrides(args.set), "--set")
+    config = _workload(args, _overrides(args.set))
     only = not args.all_sites
     names = (architecture.forward_layers(config, artifact_only=only)
              if args.stage == "fwrd_inject"
@@ -212,7 +220,7 @@ def _generate(args: argparse.Namespace) -> int:
     from fi_core import campaign
 
     overrides = _overrides(args.set)
-    config = workloads.resolve(args.workload, overrides, "--set")
+    config = _workload(args, overrides)
     spec = campaign.CampaignSpec(
         workload=args.workload, config=config, overrides=overrides,
         stages=_csv_list(args.stages), fmodels=_csv_list(args.fmodels),
@@ -231,7 +239,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _check_golden(args: argparse.Namespace):  # -> WorkloadConfig
     from fi_core import golden
 
-    config = workloads.resolve(args.workload, _overrides(args.set), "--set")
+    config = _workload(args, _overrides(args.set))
     golden.check_out(args.out)
     return config
 

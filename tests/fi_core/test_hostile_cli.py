@@ -104,7 +104,7 @@ CASES = {
     "golden bad setting first": (("golden", "--set", "epochs=0", "--out", "{tmp}/g"),
                                  "--set: epochs: must be at least 1"),
     "golden unknown workload": (("golden", "--workload", "x\u202ey", "--out", "{tmp}/g"),
-                                "--set: workload: unknown workload 'x\\u202ey'"),
+                                "--workload: workload: unknown workload 'x\\u202ey'"),
     "inject missing golden": (("inject", "--file", "{csv}", "--golden", "{tmp}/nothing",
                                "--out-dir", "{tmp}/t"), "{tmp}/nothing: --golden: No such"),
     "inject golden is a file": (("inject", "--file", "{csv}", "--golden", "{tmp}/afile",
