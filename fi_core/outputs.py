@@ -12,6 +12,8 @@ from fi_core import files
 from fi_core.errors import BadInput
 from fi_core.injection import Injection
 
+GOLDEN_MARK = "workload.json"
+"""A folder holding this is a golden run (fi_core.golden.WORKLOAD_FILE)."""
 TRACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 """A trace is named after its CSV's stem (`<stem>.txt`, `<stem>.json`): a plain file name, no
 separators, spaces, control characters or leading dot, at most 128 characters."""
@@ -29,6 +31,8 @@ def check_inject(hits: Sequence[Injection], golden_dir: Path, out_dir: Path) -> 
     if files.inside(out_dir, golden_dir):
         raise BadInput(str(out_dir), "--out-dir", f"is inside the golden run {golden_dir}: "
                                                   "traces would change it")
+    if (out_dir / GOLDEN_MARK).exists():
+        raise BadInput(str(out_dir), "--out-dir", "holds a golden run: traces would change it")
     inputs = {os.path.realpath(hit.source) for hit in hits}
     for hit in hits:
         if not TRACE_NAME.fullmatch(hit.label):

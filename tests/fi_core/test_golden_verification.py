@@ -345,10 +345,14 @@ def test_inject_outputs_are_checked_before_any_work(golden, tmp_path, capsys):
          f"{golden / 'traces'}: --out-dir: is inside the golden run {golden}"),
         (["--file", str(newline), "--out-dir", str(tmp_path / "t")],
          f"{tmp_path}/two\\nlines.csv: file: its name 'two\\nlines' names the trace"),
+        (["--file", str(csv), "--out-dir", str(tmp_path / "seed_124")],
+         f"{tmp_path / 'seed_124'}: --out-dir: holds a golden run: traces would change it"),
         (["--file", str(csv), "--file", str(csv), "--out-dir", str(tmp_path / "t")],
          f"{csv}: file: another CSV has the same name 'x'"),
     ]
     shutil.copy(csv, tmp_path / "x.json")
+    (tmp_path / "seed_124").mkdir()
+    shutil.copy(golden / "workload.json", tmp_path / "seed_124")
     cases.append((["--file", str(tmp_path / "x.json"), "--out-dir", str(tmp_path)],
                   f"{tmp_path / 'x.json'}: --out-dir: the trace would overwrite an input CSV"))
     before = files_under(tmp_path)
