@@ -42,9 +42,10 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
-    with signals_deferred():  # an interrupt between these two would leave the temporary file
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        with signals_deferred():  # created and named at once, or not at all
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -52,7 +53,8 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from a group
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
@@ -148,18 +150,19 @@ def staged_files(out: Path) -> Iterator[Path]:
     moved into `out` (an interrupt waits for the moves), otherwise they are removed and `out`
     is as it was (a folder this created is removed again)."""
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    with signals_deferred():
-        work = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".partial", dir=out))
-    done = False
+    work, done = None, False
     try:
+        with signals_deferred():  # created and named at once, or not at all
+            out.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".partial", dir=out))
         yield work
         with signals_deferred():
             for item in sorted(work.iterdir()):
                 os.replace(item, out / item.name)
         done = True
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         if created and not done:
             with contextlib.suppress(OSError):
                 out.rmdir()

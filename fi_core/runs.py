@@ -110,8 +110,8 @@ def golden(workload: str, config: WorkloadConfig, out: Path, data_dir: Path | No
     the next run into `out` removes)."""
     golden_folder.check_out(out)
     trainer = Trainer(config, data.load(config, data_dir), strategy)
-    work = golden_folder.start_partial(out)
     try:
+        work = golden_folder.start_partial(out)
         hashes = _golden_into(trainer, workload, config, work, out.name)
         files.replace_dir(work, out)
     finally:
