@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -23,13 +22,11 @@ from pathlib import Path
 from fi_core import faults, files, plugins, workloads
 from fi_core.campaign import MAX_INJECTIONS
 from fi_core.errors import BadInput, one_line
+from fi_core.workloads import DECIMAL, INTEGER
 
 DEBUG_ENV = "FI_CORE_DEBUG"
 SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 BROKEN_PIPE = 141
-INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
-DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,400}(?:\.[0-9]{0,400})?|\.[0-9]{1,400})"
-                     r"(?:[eE][+-]?[0-9]{1,4})?")
 LEFT_BEHIND = {
     "golden": "no golden run written",
     "inject": "the traces of finished CSVs are kept, the run in progress wrote nothing",
