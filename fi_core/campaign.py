@@ -64,6 +64,17 @@ def candidate_layers(spec: CampaignSpec, stage: str) -> list[str]:
 
 def check(spec: CampaignSpec) -> None:
     source = "campaign"
+    for op in spec.backward_ops:
+        if op not in (architecture.GRAD_IN, architecture.GRAD_WT):
+            known_ops = f"{architecture.GRAD_IN}, {architecture.GRAD_WT}"
+            raise BadInput(source, "backward_ops", f"unknown {op!r} (known: {known_ops})")
+    known = {*architecture.forward_layers(spec.config, artifact_only=False),
+             *architecture.backward_layers(spec.config, artifact_only=False)}
+    known |= {architecture.split_layer_name(name)[0] for name in known}
+    for layer in spec.layers:
+        if layer not in known:
+            raise BadInput(source, "layers", f"{layer!r} is not a layer of workload "
+                                             f"{spec.workload}")
     for stage in spec.stages:
         if stage not in architecture.STAGES:
             raise BadInput(source, "stages", f"unknown stage {stage!r}")

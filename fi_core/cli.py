@@ -1,27 +1,73 @@
 """Command line: `python -m fi_core {golden,generate,inject,validate,sites,describe}` (also
-`fi-core`)."""
+`fi-core`).
+
+Exit statuses (docs/interfaces.md has each command's contract): 0 success (a run that diverges
+to INF/NaN is a result); 2 bad input, one line on stderr (`<file>: <key>: <reason>`), checked
+before TensorFlow starts wherever possible, nothing written; 130 / 143 interrupted by SIGINT /
+SIGTERM, one line, only complete outputs left; 141 stdout closed early (`| head`); 1 anything
+else (a full disk, TensorFlow out of memory, a bug), one line. Never a traceback, unless
+FI_CORE_DEBUG=1 asks for it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from fi_core import faults, plugins, workloads
+from fi_core import faults, files, plugins, workloads
 from fi_core.campaign import MAX_INJECTIONS
-from fi_core.errors import BadInput
+from fi_core.errors import BadInput, one_line
+from fi_core.workloads import DECIMAL, INTEGER
+
+DEBUG_ENV = "FI_CORE_DEBUG"
+SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+BROKEN_PIPE = 141
+LEFT_BEHIND = {
+    "golden": "no golden run written",
+    "inject": "the traces of finished CSVs are kept, the run in progress wrote nothing",
+    "generate": "no CSV written",
+}
+"""What an interrupted command leaves, said in its one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit status 2) like every other error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {one_line(message)}\n")
+
+
+def integer(text: str) -> int:
+    """An integer option: ASCII digits and a sign only (`int` would take `1_9` and `١٢`)."""
+    if not INTEGER.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected an integer (ASCII digits), got {text[:40]!r}")
+    return int(text)
 
 
 def _overrides(pairs: Sequence[str]) -> dict[str, str]:
-    out = {}
+    out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise BadInput("--set", pair, "expected field=value")
-        out[key.strip()] = value.strip()
+        key = key.strip(" \t")
+        if not sep or not key:
+            raise BadInput("--set", pair[:60], "expected field=value")
+        if key in out:
+            raise BadInput("--set", key, "given twice")
+        out[key] = value
     return out
+
+
+def _workload(args: argparse.Namespace, overrides: dict[str, str]):  # -> WorkloadConfig
+    """`--workload` with its `--set` overrides, each refused under its own option."""
+    if args.workload not in workloads.PRESETS:
+        raise BadInput("--workload", "workload", f"unknown workload {args.workload[:60]!r} "
+                                                 f"(known: {', '.join(workloads.PRESETS)})")
+    return workloads.resolve(args.workload, overrides, "--set")
 
 
 def _csv_list(text: str | None) -> list[str]:
@@ -55,7 +101,8 @@ def _plugin_option() -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="fi-core", description=__doc__)
+    root = _Parser(prog="fi-core", description=__doc__.split("\n\n")[0],
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = root.add_subparsers(dest="command", required=True)
     common = [_plugin_option()]
 
@@ -68,9 +115,9 @@ def parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", parents=common,
                                    help="write a random injection campaign")
     _add_workload(generate)
-    generate.add_argument("--n", type=int, required=True,
+    generate.add_argument("--n", type=integer, required=True,
                           help=f"number of injections (at most {MAX_INJECTIONS})")
-    generate.add_argument("--seed", type=int, required=True, help="campaign seed")
+    generate.add_argument("--seed", type=integer, required=True, help="campaign seed")
     generate.add_argument("--out", type=Path, required=True, help="folder for the CSVs")
     generate.add_argument("--stages", default="fwrd_inject,bkwd_inject")
     generate.add_argument("--fmodels", default=",".join(faults.ARTIFACT_NAMES),
@@ -82,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
                           help="also draw the classifier, which the artifact's lists leave out")
     generate.add_argument("--value-range", default=None, metavar="LO,HI",
                           help="draw values uniformly from [LO, HI) (worst case: 1e16,1e18)")
-    generate.add_argument("--min-epoch", type=int, default=1)
+    generate.add_argument("--min-epoch", type=integer, default=1)
     generate.add_argument("--prefix", default="inj_",
                           help="CSV names: <prefix><index>.csv ([A-Za-z0-9_-], at most 64)")
 
@@ -117,11 +164,11 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def _validate(paths: Sequence[Path]) -> int:
+def _validate(args: argparse.Namespace) -> int:
     from fi_core import injection
 
     bad = 0
-    for path in paths:
+    for path in args.files:
         try:
             injection.parse(path)
         except BadInput as error:
@@ -137,7 +184,7 @@ def _validate(paths: Sequence[Path]) -> int:
 def _sites(args: argparse.Namespace) -> int:
     from fi_core import architecture
 
-    config = workloads.resolve(args.workload, _overrides(args.set), "--set")
+    config = _workload(args, _overrides(args.set))
     only = not args.all_sites
     names = (architecture.forward_layers(config, artifact_only=only)
              if args.stage == "fwrd_inject"
@@ -146,7 +193,7 @@ def _sites(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe() -> int:
+def _describe(args: argparse.Namespace) -> int:
     import json
 
     from fi_core.describe import describe
@@ -155,38 +202,65 @@ def _describe() -> int:
     return 0
 
 
+def _value_range(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    parts = [part.strip(" \t") for part in text.split(",")]
+    if len(parts) != 2 or not all(DECIMAL.fullmatch(part) for part in parts):
+        raise BadInput("--value-range", "value_range",
+                       f"expected LO,HI (two decimal numbers), got {text[:60]!r}")
+    low, high = (float(part) for part in parts)
+    return low, high
+
+
 def _generate(args: argparse.Namespace) -> int:
     from fi_core import campaign
 
     overrides = _overrides(args.set)
-    config = workloads.resolve(args.workload, overrides, "--set")
-    value_range = None
-    if args.value_range:
-        try:
-            low, high = (float(v) for v in args.value_range.split(","))
-        except ValueError:
-            raise BadInput("--value-range", "value_range", "expected LO,HI") from None
-        value_range = (low, high)
+    config = _workload(args, overrides)
     spec = campaign.CampaignSpec(
         workload=args.workload, config=config, overrides=overrides,
         stages=_csv_list(args.stages), fmodels=_csv_list(args.fmodels),
         layers=_csv_list(args.layers), backward_ops=_csv_list(args.backward_ops),
-        all_sites=args.all_sites, value_range=value_range, min_epoch=args.min_epoch)
-    paths = campaign.generate(spec, args.n, args.seed, args.out, args.prefix)
+        all_sites=args.all_sites, value_range=_value_range(args.value_range),
+        min_epoch=args.min_epoch)
+    files.check_output_dir(args.out, "--out")
+    campaign.check(spec)
+    campaign.check_output(args.n, args.seed, args.out, args.prefix)
+    with files.staged_files(args.out) as work:  # all the CSVs, or none
+        paths = campaign.generate(spec, args.n, args.seed, work, args.prefix)
     print(f"wrote {len(paths)} injection CSVs to {args.out}")
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
-    """Check everything the user gave before TensorFlow starts, then train."""
-    from fi_core import golden, injection
+def _check_golden(args: argparse.Namespace):  # -> WorkloadConfig
+    from fi_core import golden
 
-    hits = []
+    config = _workload(args, _overrides(args.set))
+    golden.check_out(args.out)
+    return config
+
+
+def _check_inject(args: argparse.Namespace):  # -> (hits, WorkloadConfig)
+    from fi_core import golden, injection, outputs
+
+    hits = injection.parse_all(args.files)
+    config = golden.check_against_golden(hits, args.golden)
+    outputs.check_inject(hits, args.golden, args.out_dir)
+    return hits, config
+
+
+def _train(args: argparse.Namespace) -> int:
+    """Check everything the user gave (inputs, outputs, the data set) before TensorFlow
+    starts, then train."""
+    from fi_core import cifar
+
     if args.command == "golden":
-        config = workloads.resolve(args.workload, _overrides(args.set), "--set")
+        hits, config = [], _check_golden(args)
     else:
-        hits = injection.parse_all(args.files)
-        config = golden.check_against_golden(hits, args.golden)
+        hits, config = _check_inject(args)
+    if config.dataset == "cifar10":
+        cifar.preload(args.data_dir)
     from fi_core import tf_setup
 
     tf_setup.start(args.verbose)
@@ -202,27 +276,79 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    try:  # before the parser: its help lists the presets and fault models plugins add
-        plugins.load(plugins.from_environment(), plugins.ENVIRONMENT)
-    except BadInput as error:
-        print(error, file=sys.stderr)
-        return 2
-    args = parser().parse_args(argv)
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "golden": _train, "inject": _train, "generate": _generate, "validate": _validate,
+    "sites": _sites, "describe": _describe,
+}
+
+
+class Interrupted(BaseException):
+    """SIGTERM while a command runs (SIGINT is KeyboardInterrupt); a BaseException, so that
+    nothing swallows it and every `finally` on the way out removes its temporary outputs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """SIGTERM raises `Interrupted` while a command runs (handlers restored after: `main` may be
+    called in-process)."""
     try:
-        plugins.load(args.plugin, "--plugin")
-        if args.command == "validate":
-            return _validate(args.files)
-        if args.command == "generate":
-            return _generate(args)
-        if args.command == "sites":
-            return _sites(args)
-        if args.command == "describe":
-            return _describe()
-        return _train(args)
+        old = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _stdout_closed() -> int:
+    """stdout's reader is gone (`fi-core describe --json | head -1`): stop quietly."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return BROKEN_PIPE
+
+
+def _debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (see the module docstring)."""
+    prog = "fi-core"
+    try:
+        # Plugins before the parser: its help lists the presets and fault models they add.
+        plugins.load(plugins.from_environment(), plugins.ENVIRONMENT)
+        args = parser().parse_args(argv)
+        prog = f"fi-core {args.command}"
+        with _signals():
+            plugins.load(args.plugin, "--plugin")
+            return COMMANDS[args.command](args)
     except BadInput as error:
         print(error, file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, Interrupted) as error:
+        signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
+        left = LEFT_BEHIND.get(prog.removeprefix("fi-core "), "nothing written")
+        print(f"{prog}: interrupted ({signal.Signals(signum).name}): {left}", file=sys.stderr)
+        return SIGNAL_STATUS.get(signum, 128 + signum)
+    except BrokenPipeError:
+        return _stdout_closed()
+    except Exception as error:
+        if _debugging():
+            raise
+        kind = "cannot read or write a file" if isinstance(error, OSError) else "failed"
+        print(f"{prog}: {kind}: {type(error).__name__}: {one_line(str(error), 600)} "
+              f"({DEBUG_ENV}=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 def run(argv: Sequence[str] | None = None) -> None:
@@ -232,6 +358,10 @@ def run(argv: Sequence[str] | None = None) -> None:
     returns, so the process ends at once with `os._exit` instead of letting TensorFlow tear down
     its runtime (about 1.8 s per process)."""
     code = main(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = code or _stdout_closed()
+    with contextlib.suppress(OSError):
+        sys.stderr.flush()
     os._exit(code)

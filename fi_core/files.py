@@ -1,35 +1,69 @@
-"""Atomic writes: a killed job leaves either the old file or the new one, never half of one."""
+"""Files in and out: atomic writes (a killed job leaves the old file or the new one, never half
+of one), output paths checked before any work, input files read with a size cap, folder hashes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+from fi_core.errors import BadInput
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back until the block is done, then delivered as usual: for the
+    few statements that must all happen or none (a trace pair, a folder renamed into place)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
+           for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if caught:
+            signal.raise_signal(caught[0])  # now handled by the handler that was in place
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        with signals_deferred():  # created and named at once, or not at all
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from a group
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def replace_dir(tmp_dir: Path, final: Path) -> None:
     """Move a fully written folder into place, replacing an older one."""
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp_dir, final)
+    with signals_deferred():
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp_dir, final)
 
 
 def hash_dir(folder: Path) -> str:
@@ -37,5 +71,98 @@ def hash_dir(folder: Path) -> str:
     digest = hashlib.sha256()
     for item in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(item.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(item.read_bytes())
+        with item.open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- inputs
+def read_input(path: Path, limit: int, source: str | None = None) -> bytes:
+    """The bytes of an input file, refused in one line when it is missing, not a regular file,
+    unreadable or larger than `limit` bytes (then it is not read)."""
+    source = str(path) if source is None else source
+    try:
+        if not path.is_file():
+            reason = "not a regular file" if path.exists() else "No such file or directory"
+            raise BadInput(source, "file", reason)
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        raise BadInput(source, "file", getattr(error, "strerror", None) or str(error)) from None
+    if len(data) > limit:
+        raise BadInput(source, "file", f"larger than {limit} bytes")
+    return data
+
+
+# ---------------------------------------------------------------- outputs
+def _nearest_existing(path: Path) -> Path:
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def check_can_write_in(folder: Path, path: Path, option: str) -> None:
+    """Create and remove a file in `folder`: the only sure test that this process can write
+    there (permissions, a read-only mount, /proc, the root user all answer it the same way)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fi-core-probe.", dir=folder)
+    except OSError as error:
+        raise BadInput(str(path), option, f"cannot write in {folder} "
+                                          f"({error.strerror or type(error).__name__})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output_dir(path: Path, option: str, replaced: bool = False) -> None:
+    """`path` can hold this command's outputs: a folder, or nothing yet, in a place this
+    process can write; checked before any work, so a wrong path costs one line. A folder that
+    is `replaced` whole must have a name of its own (not `.`, `..` or `/`)."""
+    try:
+        if "\0" in str(path):
+            raise BadInput(str(path), option, "contains a NUL character")
+        if replaced and (str(path) == "" or path.name in ("", ".", "..")):
+            raise BadInput(str(path) or "''", option, "not a folder name that can be replaced")
+        if path.exists() and not path.is_dir():
+            raise BadInput(str(path), option, "exists and is not a folder")
+        place = path if path.is_dir() else _nearest_existing(path)
+        if not place.is_dir():
+            raise BadInput(str(path), option, f"{place} is not a folder")
+        check_can_write_in(place, path, option)
+    except (OSError, ValueError) as error:  # a NUL in the path, a name too long, a loop
+        raise BadInput(str(path), option, getattr(error, "strerror", None) or str(error)
+                       ) from None
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether `path` is `folder` or somewhere under it (symbolic links resolved)."""
+    try:
+        real, base = os.path.realpath(path), os.path.realpath(folder)
+    except (OSError, ValueError):
+        return False
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+@contextlib.contextmanager
+def staged_files(out: Path) -> Iterator[Path]:
+    """A hidden folder inside `out` to write files into; when the block succeeds they are
+    moved into `out` (an interrupt waits for the moves), otherwise they are removed and `out`
+    is as it was (a folder this created is removed again)."""
+    created = not out.exists()
+    work, done = None, False
+    try:
+        with signals_deferred():  # created and named at once, or not at all
+            out.mkdir(parents=True, exist_ok=True)
+            work = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".partial", dir=out))
+        yield work
+        with signals_deferred():
+            for item in sorted(work.iterdir()):
+                os.replace(item, out / item.name)
+        done = True
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+        if created and not done:
+            with contextlib.suppress(OSError):
+                out.rmdir()

@@ -10,7 +10,6 @@ stops there too, its trace ending with the golden run's (`rejoin`).
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -18,7 +17,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from fi_core import data, files, injection, rejoin
+from fi_core import data, files, injection, outputs, rejoin
+from fi_core import golden as golden_folder
 from fi_core.golden import INITIAL, WORKLOAD_FILE, check_against_golden, checkpoint_dir
 from fi_core.injection import Injection
 from fi_core.progress import BatchProgress, Progress
@@ -102,24 +102,40 @@ def _injection_details(hit: Injection, golden, injected, summary) -> tuple[dict,
 def golden(workload: str, config: WorkloadConfig, out: Path, data_dir: Path | None = None,
            strategy: tf.distribute.Strategy | None = None) -> dict[str, str]:
     """Fault-free training from scratch: a checkpoint after every epoch, and the golden trace.
-    Returns the checkpoint hashes by epoch."""
+    Returns the checkpoint hashes by epoch.
+
+    The folder is built beside `out` (`golden.partial_dir`) and renamed into place after the
+    trace, written last: `out` never holds a run that did not finish, and a failed or
+    interrupted run removes what it wrote (a killed one leaves the hidden partial folder, which
+    the next run into `out` removes)."""
+    golden_folder.check_out(out)
     trainer = Trainer(config, data.load(config, data_dir), strategy)
-    out.mkdir(parents=True, exist_ok=True)
-    files.write_atomic(out / WORKLOAD_FILE, json.dumps(
+    try:
+        work = golden_folder.start_partial(out)
+        hashes = _golden_into(trainer, workload, config, work, out.name)
+        files.replace_dir(work, out)
+    finally:
+        golden_folder.discard_partial(out)
+    return hashes
+
+
+def _golden_into(trainer: Trainer, workload: str, config: WorkloadConfig, work: Path,
+                 run_id: str) -> dict[str, str]:
+    files.write_atomic(work / WORKLOAD_FILE, json.dumps(
         {"workload": workload, "config": config.to_dict()}, indent=1, sort_keys=True) + "\n")
     meta = {"workload": workload, "seed": config.seed}
-    hashes = {INITIAL: trainer.save(checkpoint_dir(out, -1), -1, meta)}
+    hashes = {INITIAL: trainer.save(checkpoint_dir(work, -1), -1, meta)}
 
     def save(epoch: int) -> None:
-        hashes[str(epoch)] = trainer.save(checkpoint_dir(out, epoch), epoch, meta)
+        hashes[str(epoch)] = trainer.save(checkpoint_dir(work, epoch), epoch, meta)
 
-    trace = Trace("golden", out.name, workload, config)
-    progress = Progress(f"[golden {out.name}]", config.epochs * config.steps_per_epoch)
+    trace = Trace("golden", run_id, workload, config)
+    progress = Progress(f"[golden {run_id}]", config.epochs * config.steps_per_epoch)
     try:
         train_epochs(trainer, config, trace, progress, 0, after_epoch=save)
     finally:
         progress.close()
-    trace.write(out / "trace.txt", out / "trace.json", checkpoints=hashes)
+    trace.write(work / "trace.txt", work / "trace.json", checkpoints=hashes)
     return hashes
 
 
@@ -130,8 +146,9 @@ def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
     Every CSV is checked before anything runs, so bad input writes nothing. `options` are
     `replay`'s."""
     hits = injection.parse_all(csv_paths)
-    return replay(hits, check_against_golden(hits, golden_dir), golden_dir, out_dir, data_dir,
-                  strategy, **options)
+    config = check_against_golden(hits, golden_dir)
+    outputs.check_inject(hits, golden_dir, out_dir)
+    return replay(hits, config, golden_dir, out_dir, data_dir, strategy, **options)
 
 
 def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, out_dir: Path,
@@ -143,7 +160,7 @@ def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, 
     run whose state is bit-identical to the golden run's at an epoch end, and end its trace
     with the golden run's (see `rejoin`)."""
     trainer = Trainer(config, data.load(config, data_dir), strategy, injection_step)
-    checkpoint_hash = functools.cache(files.hash_dir)  # CSVs of a batch share checkpoints
+    checkpoint_hash = golden_folder.checkpoint_hash  # once per process and folder
     golden_run = rejoin.GoldenRun(golden_dir, config.learning_rate, checkpoint_hash)
     batch = BatchProgress(len(hits))
     written = []
@@ -159,7 +176,8 @@ def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, 
 def _replay_one(trainer: Trainer, hit: Injection, golden_dir: Path, out_dir: Path,
                 checkpoint_hash: Callable[[Path], str], golden_run: rejoin.GoldenRun | None,
                 batch: BatchProgress) -> Path:
-    folder = checkpoint_dir(golden_dir, hit.epoch - 1)
+    # Verified before TensorFlow restores it (hashed once per process, before TensorFlow started)
+    folder = golden_folder.verify_checkpoint(golden_folder.open_golden(golden_dir), hit.epoch - 1)
     trainer.restore(folder)
     trainer.set_learning_rate(hit.config.learning_rate)
     trace = Trace("injection", hit.label, hit.workload, hit.config)
@@ -181,7 +199,8 @@ def _replay_one(trainer: Trainer, hit: Injection, golden_dir: Path, out_dir: Pat
     if ending == REJOINED:
         epoch = trace.record["epochs"][-1]["epoch"]
         rejoin.append_tail(trace, golden_run.tail(epoch), epoch)
-    text, record = out_dir / f"{hit.label}.txt", out_dir / f"{hit.label}.json"
-    trace.write(text, record)
+    text, record = outputs.trace_paths(out_dir, hit.label)
+    with files.signals_deferred():  # a complete pair or none
+        trace.write(text, record)
     batch.finished(f"[{hit.label}]", ending)
     return record

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,24 +116,39 @@ STRUCTURAL = ("model", "network", "batch_norm", "dataset", "image_size", "width"
 learning rate may differ: the artifact's CSVs carry their own."""
 
 
+INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+"""A workload integer: ASCII digits, an optional sign, no `_` (Python's `int` takes `1_9` and
+`١٢`); at most 19 digits, and then within int64 (seeds and sizes reach TensorFlow as int64)."""
+DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,400}(?:\.[0-9]{0,400})?|\.[0-9]{1,400})"
+                     r"(?:[eE][+-]?[0-9]{1,4})?")
+"""A workload float: ASCII decimal or exponent notation (no `nan`, `inf`, `_`, `0x`)."""
+BOOLEAN = {"true": True, "false": False, "1": True, "0": False}
+SPACE = " \t"
+INT64 = 2**63
+
+
 def _coerce(source: str, key: str, raw: Any, kind: type) -> Any:
-    try:
-        if kind is bool:
-            text = str(raw).strip().lower()
-            if text not in ("true", "false", "1", "0"):
-                raise ValueError
-            value = text in ("true", "1")
-        elif kind is int:
-            value = int(str(raw).strip())
-        elif kind is float:
-            value = float(str(raw).strip())
-            if not math.isfinite(value):
-                raise ValueError
-        else:
-            value = str(raw).strip()
-    except ValueError:
-        raise BadInput(source, key, f"expected a finite {kind.__name__}, got {raw!r}") from None
-    return value
+    """A field's value from its text (a `--set` value, a CSV field): strictly of its type, as
+    the injection CSV reader reads numbers; spaces and tabs around it are ignored."""
+    text = raw if isinstance(raw, str) else str(raw)
+    text = text.strip(SPACE)
+    if kind is bool:
+        value = BOOLEAN.get(text.lower())
+        if value is None:
+            raise BadInput(source, key, f"expected true, false, 1 or 0, got {text[:40]!r}")
+        return value
+    if kind is int:
+        if not INTEGER.fullmatch(text) or not -INT64 <= int(text) < INT64:
+            raise BadInput(source, key, f"expected an int, got {text[:40]!r} (ASCII digits, "
+                                        "within int64)")
+        return int(text)
+    if kind is float:
+        value = float(text) if DECIMAL.fullmatch(text) else math.nan
+        if not math.isfinite(value):
+            raise BadInput(source, key, f"expected a finite float, got {text[:40]!r} (ASCII "
+                                        "decimal notation)")
+        return value
+    return text
 
 
 def _check(source: str, config: WorkloadConfig) -> None:
@@ -186,3 +202,8 @@ def structural_mismatch(a: WorkloadConfig, b: WorkloadConfig) -> str | None:
         if getattr(a, name) != getattr(b, name):
             return name
     return None
+
+
+def check(source: str, config: WorkloadConfig) -> None:
+    """Refuse a configuration with a field out of its range (one line naming the field)."""
+    _check(source, config)

@@ -37,7 +37,7 @@ def _fake_cifar(folder: Path, per_batch: int) -> None:
         images[:, 0] = 255  # red channel, first pixel
         images[:, 1024] = 0  # green channel, first pixel
         images[:, 2048:] = images[:, 2048:] // 2 + 128  # a brighter blue channel
-        labels = list(rng.integers(0, 10, per_batch))
+        labels = [int(v) for v in rng.integers(0, 10, per_batch)]  # as the official files
         with open(folder / name, "wb") as handle:
             pickle.dump({b"data": images, b"labels": labels}, handle)
 

@@ -284,8 +284,9 @@ def test_bad_input_exits_2_and_writes_nothing(golden, tmp_path):
     (hollow / golden_run.WORKLOAD_FILE).write_text((golden / golden_run.WORKLOAD_FILE).read_text())
     result = run_cli("inject", "--file", str(late), "--golden", str(hollow), "--out-dir",
                      str(out))
-    assert result.returncode == 2
-    assert result.stderr.strip() == f"{hollow / 'epoch_1'}: golden checkpoint: missing"
+    assert result.returncode == 2  # a golden folder without its trace did not finish
+    assert result.stderr.strip() == (f"{hollow / 'trace.json'}: golden: no complete golden run "
+                                     "here (trace.json missing: the run did not finish)")
 
     other = write_csv(tmp_path / "other.csv", width="0.5")
     result = run_cli("inject", "--file", str(other), "--golden", str(golden), "--out-dir",

@@ -1,0 +1,43 @@
+"""Where `fi-core inject` writes, checked before any work: a folder it can write in, outside the
+golden run, and one plain trace name per CSV that overwrites none of the inputs."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from fi_core import files
+from fi_core.errors import BadInput
+from fi_core.injection import Injection
+
+GOLDEN_MARK = "workload.json"
+"""A folder holding this is a golden run (fi_core.golden.WORKLOAD_FILE)."""
+TRACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+"""A trace is named after its CSV's stem (`<stem>.txt`, `<stem>.json`): a plain file name, no
+separators, spaces, control characters or leading dot, at most 128 characters."""
+
+
+def trace_paths(out_dir: Path, label: str) -> tuple[Path, Path]:
+    """The text and JSON trace of a run."""
+    return out_dir / f"{label}.txt", out_dir / f"{label}.json"
+
+
+def check_inject(hits: Sequence[Injection], golden_dir: Path, out_dir: Path) -> None:
+    """Refuse, before anything runs, an `--out-dir` that is not a writable folder or lies in the
+    golden run, a CSV whose stem is not a plain name, and a trace that would overwrite a CSV."""
+    files.check_output_dir(out_dir, "--out-dir")
+    if files.inside(out_dir, golden_dir):
+        raise BadInput(str(out_dir), "--out-dir", f"is inside the golden run {golden_dir}: "
+                                                  "traces would change it")
+    if (out_dir / GOLDEN_MARK).exists():
+        raise BadInput(str(out_dir), "--out-dir", "holds a golden run: traces would change it")
+    inputs = {os.path.realpath(hit.source) for hit in hits}
+    for hit in hits:
+        if not TRACE_NAME.fullmatch(hit.label):
+            raise BadInput(hit.source, "file", f"its name {hit.label[:60]!r} names the trace: "
+                                               f"it must match {TRACE_NAME.pattern}")
+        for path in trace_paths(out_dir, hit.label):
+            if os.path.realpath(path) in inputs:
+                raise BadInput(str(path), "--out-dir", "the trace would overwrite an input CSV")
