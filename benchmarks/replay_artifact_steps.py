@@ -44,7 +44,7 @@ def random_dataset(config) -> data.Dataset:
 def replay_step(path: Path) -> tuple[bool, str]:
     hit = injection.parse(path)
     config = hit.config
-    trainer = train.Trainer(config, random_dataset(config), injection_step="eager")
+    trainer = train.Trainer(config, random_dataset(config))  # injection step eager
     size = config.batch_per_replica_at(hit.step) * config.replicas
     trainer.batches.batch = lambda epoch, step: (trainer.batches.dataset.train_x[:size],
                                                  trainer.batches.dataset.train_y[:size])

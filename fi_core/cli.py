@@ -139,12 +139,17 @@ def parser() -> argparse.ArgumentParser:
                         help="an injection CSV (repeatable: one process, many replays)")
     inject.add_argument("--golden", type=Path, required=True, help="folder of the golden run")
     inject.add_argument("--out-dir", type=Path, required=True)
-    inject.add_argument("--injection-step", default=None, choices=("eager", "traced"),
-                        help="run the once-per-CSV injection step eagerly (default; traced "
-                             "under --strategy tpu) or traced")
-    inject.add_argument("--no-early-exit", dest="early_exit", action="store_false",
-                        help="train every run to its end, even when its state is back to the "
-                             "golden run's")
+    inject.add_argument("--injection-step", default=None, choices=("auto", "eager", "traced"),
+                        help="run the once-per-CSV injection step eagerly, traced, or auto "
+                             "(default: traced for a pass with many CSVs in this batch; "
+                             "always traced under --strategy tpu)")
+    inject.add_argument("--early-exit", default="injection-epoch",
+                        choices=("injection-epoch", "every-epoch", "off"),
+                        help="when a run whose state is back to the golden run's stops: "
+                             "checked after its injection epoch (default), after every epoch, "
+                             "or never")
+    inject.add_argument("--no-early-exit", dest="early_exit", action="store_const",
+                        const="off", help="the same as --early-exit off")
     _add_runtime(inject)
 
     validate = commands.add_parser("validate", parents=common,
@@ -270,7 +275,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.command == "golden":
         runs.golden(args.workload, config, args.out, args.data_dir, strategy)
     else:
-        step = args.injection_step or ("traced" if args.strategy == "tpu" else "eager")
+        step = args.injection_step or ("traced" if args.strategy == "tpu" else "auto")
         runs.replay(hits, config, args.golden, args.out_dir, args.data_dir, strategy,
                     injection_step=step, early_exit=args.early_exit)
     return 0

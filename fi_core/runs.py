@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from fi_core import data, files, injection, outputs, rejoin
+from fi_core import data, files, injection, outputs, rejoin, train
 from fi_core import golden as golden_folder
 from fi_core.golden import INITIAL, WORKLOAD_FILE, check_against_golden, checkpoint_dir
 from fi_core.injection import Injection
@@ -153,32 +153,36 @@ def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
 
 def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, out_dir: Path,
            data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None,
-           injection_step: str = "eager", early_exit: bool = True) -> list[Path]:
+           injection_step: str = "auto", early_exit: str = "injection-epoch") -> list[Path]:
     """`inject` for CSVs already parsed and checked against the golden run (`config`).
 
-    `injection_step`: "eager" or "traced" (see `train.INJECTION_STEPS`). `early_exit`: stop a
-    run whose state is bit-identical to the golden run's at an epoch end, and end its trace
-    with the golden run's (see `rejoin`)."""
-    trainer = Trainer(config, data.load(config, data_dir), strategy, injection_step)
+    `injection_step`: "eager", "traced" or "auto" (see `train.INJECTION_STEPS`; auto traces a
+    pass when this batch has enough CSVs of it to repay the tracing). `early_exit`: when a run
+    whose state is bit-identical to the golden run's stops, its trace ending with the golden
+    run's (`rejoin.MODES`)."""
+    if early_exit not in rejoin.MODES:
+        raise ValueError(f"early_exit {early_exit!r} is not one of {rejoin.MODES}")
+    trainer = Trainer(config, data.load(config, data_dir), strategy,
+                      train.injection_steps(injection_step, [hit.pass_ for hit in hits]))
     checkpoint_hash = golden_folder.checkpoint_hash  # once per process and folder
     golden_run = rejoin.GoldenRun(golden_dir, config.learning_rate, checkpoint_hash)
     batch = BatchProgress(len(hits))
     written = []
     try:
         for hit in hits:
-            written.append(_replay_one(trainer, hit, golden_dir, out_dir, checkpoint_hash,
-                                       golden_run if early_exit else None, batch))
+            written.append(_replay_one(trainer, hit, out_dir, checkpoint_hash, golden_run,
+                                       early_exit, batch))
     finally:
         batch.close()
     return written
 
 
-def _replay_one(trainer: Trainer, hit: Injection, golden_dir: Path, out_dir: Path,
-                checkpoint_hash: Callable[[Path], str], golden_run: rejoin.GoldenRun | None,
-                batch: BatchProgress) -> Path:
-    # Verified before TensorFlow restores it (hashed once per process, before TensorFlow started)
-    folder = golden_folder.verify_checkpoint(golden_folder.open_golden(golden_dir), hit.epoch - 1)
-    trainer.restore(folder)
+def _replay_one(trainer: Trainer, hit: Injection, out_dir: Path,
+                checkpoint_hash: Callable[[Path], str], golden_run: rejoin.GoldenRun,
+                early_exit: str, batch: BatchProgress) -> Path:
+    # Verified before TensorFlow reads it (hashed once per process, before TensorFlow started),
+    # then kept in memory for the other CSVs of the batch.
+    folder = golden_run.restore(trainer, hit.epoch - 1)
     trainer.set_learning_rate(hit.config.learning_rate)
     trace = Trace("injection", hit.label, hit.workload, hit.config)
     trace.record["csv"] = {key: ",".join(values) for key, values in hit.rows.items()}
@@ -186,7 +190,9 @@ def _replay_one(trainer: Trainer, hit: Injection, golden_dir: Path, out_dir: Pat
     trace.loaded(folder, checkpoint_hash(folder), hit.epoch)
 
     def rejoined(epoch: int) -> bool:
-        return (golden_run is not None and golden_run.usable_at(epoch, hit.config.learning_rate)
+        checked = early_exit == "every-epoch" or (early_exit == "injection-epoch"
+                                                  and epoch == hit.epoch)
+        return (checked and golden_run.usable_at(epoch, hit.config.learning_rate)
                 and golden_run.matches(trainer, epoch))
 
     steps = (hit.config.epochs - hit.epoch) * hit.config.steps_per_epoch

@@ -229,7 +229,7 @@ def test_a_run_back_in_the_golden_state_ends_with_the_golden_trace(golden, tmp_p
     monkeypatch.setattr(train.Trainer, "step", counting)
     runs.inject([zero, same], golden, tmp_path / "exit")
     assert len(trained) == 2 * micro_config().steps_per_epoch  # epoch 1 only, per CSV
-    runs.inject([zero, same], golden, tmp_path / "full", early_exit=False)
+    runs.inject([zero, same], golden, tmp_path / "full", early_exit="off")
     for name in ("zero", "same"):
         early, full = (tmp_path / d / f"{name}.txt" for d in ("exit", "full"))
         assert early.read_bytes() == full.read_bytes()
@@ -315,3 +315,12 @@ def test_paper_size_resnet18_immediate_nan_from_any_state():
     assert not np.isfinite(float(loss))
     assert float(injected[0]) == np.float32(2.86871514043344e24)
     assert np.isfinite(float(golden_value[0]))
+
+
+def test_auto_traces_the_injection_step_of_a_pass_only_when_it_pays():
+    many, few = ["fwrd"] * train.TRACE_AT, ["grad_in"] * (train.TRACE_AT - 1)
+    assert train.injection_steps("auto", many + few) == {"fwrd"}
+    assert train.injection_steps("traced", few) == {"grad_in"}
+    assert train.injection_steps("eager", many) == frozenset()
+    with pytest.raises(ValueError):
+        train.injection_steps("sometimes", many)
