@@ -1,5 +1,5 @@
-"""Command line: `python -m fi_core {golden,generate,inject,validate,sites,describe}` (also
-`fi-core`)."""
+"""Command line: `python -m fi_core {golden,generate,inject,validate,sites,describe,check-config}`
+(also `fi-core`)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,11 @@ def parser() -> argparse.ArgumentParser:
 
     describe = commands.add_parser("describe", help="workloads, fault models and id width")
     describe.add_argument("--json", action="store_true", help="machine-readable (the default)")
+
+    check = commands.add_parser(
+        "check-config", help="check a pipeline configuration request (JSON) with the engine")
+    check.add_argument("--request", default="-", metavar="FILE",
+                       help="the JSON request (default: standard input)")
     return root
 
 
@@ -119,6 +124,22 @@ def _describe() -> int:
     from fi_core.describe import describe
 
     print(json.dumps(describe(), indent=1))
+    return 0
+
+
+def _check_config(source: str) -> int:
+    import json
+
+    from fi_core.check import check_request
+
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        request = json.loads(text)
+    except OSError as error:
+        raise BadInput(source, "request", error.strerror or str(error)) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise BadInput(source, "request", f"not JSON: {type(error).__name__}") from None
+    print(json.dumps(check_request(request)))
     return 0
 
 
@@ -183,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sites(args)
         if args.command == "describe":
             return _describe()
+        if args.command == "check-config":
+            return _check_config(args.request)
         return _train(args)
     except BadInput as error:
         print(error, file=sys.stderr)
