@@ -1,0 +1,65 @@
+"""Injection jobs: a campaign's ids cut into runs of consecutive ids, one process each.
+
+A job replays its CSVs in one `fi-core inject` process (TensorFlow starts and traces once per
+job) and writes their traces into one folder, `results/<campaign>/traces/<job>/`, which is the
+job's one declared output: a job that fails leaves no folder, and running the workflow again
+reruns exactly the jobs whose folder is missing. A job is named after its first and last id
+(`inj_00040..inj_00049`), so any batch size works and the ids never depend on it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SEPARATOR = ".."
+"""Between a job's first and last id; ids cannot contain it (ids have no dots)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One inject process: its ids, the CSVs it replays and the inputs Snakemake tracks."""
+
+    label: str
+    ids: tuple[str, ...]
+    csvs: tuple[str, ...]
+    inputs: tuple[str, ...]
+
+
+def label(ids: Sequence[str]) -> str:
+    return f"{ids[0]}{SEPARATOR}{ids[-1]}"
+
+
+def sizes(count: int, batch: int, workers: int | None) -> list[int]:
+    """Job sizes for `count` CSVs: `batch` each (the last one smaller), or `workers` jobs of
+    nearly equal size (the first ones one larger)."""
+    if count <= 0:
+        return []
+    if workers is None:
+        return [min(batch, count - start) for start in range(0, count, batch)]
+    jobs = min(workers, count)
+    base, extra = divmod(count, jobs)
+    return [base + (1 if k < extra else 0) for k in range(jobs)]
+
+
+def split(ids: Sequence[str], csvs: Sequence[str], inputs: Sequence[str], batch: int,
+          workers: int | None) -> list[Job]:
+    """Cut ids (with their CSVs) into jobs; every job tracks the same inputs, or its own CSVs
+    when `inputs` is empty."""
+    out, start = [], 0
+    for size in sizes(len(ids), batch, workers):
+        part, files = tuple(ids[start:start + size]), tuple(csvs[start:start + size])
+        out.append(Job(label(part), part, files, tuple(inputs) or files))
+        start += size
+    return out
+
+
+def per_job(total: int, workers: int | None, batch: int) -> int:
+    """The batch to use for a round of `total` new CSVs spread over several strata."""
+    return batch if workers is None else max(1, math.ceil(total / workers))
+
+
+def id_width(minimum: int, count: int) -> int:
+    """Digits of the ids of a generated campaign of `count` CSVs (as `fi-core generate`)."""
+    return max(minimum, len(str(count - 1)))

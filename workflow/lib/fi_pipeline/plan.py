@@ -1,0 +1,257 @@
+"""From a configuration to a plan: the workloads, golden runs, campaigns and their jobs.
+
+`load` checks everything a job would refuse before any job exists: the schema, the references
+between sections, the replay folders' file names, then the analysis's verdict (method, columns,
+thresholds, margin sizes, sequential schedules) and the engine's (presets, overrides and their
+bounds, layers, fault models, stages, epochs, value ranges, campaign sizes, replayed CSVs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fi_pipeline import rounds, schema
+from fi_pipeline.asking import Asker
+from fi_pipeline.errors import ConfigError, shown
+from fi_pipeline.jobs import Job, id_width, split
+
+GENERATED, REPLAYED, SEQUENTIAL = "generated", "replayed", "sequential"
+CSV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}\.csv")
+"""A replayed CSV's file name: its stem becomes an id, a trace name and a job name."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    preset: str
+    dataset: str
+    seeds: tuple[int, ...]  # the golden runs; the first one's checkpoints are resumed
+    overrides: Mapping[str, Any]  # `set`, passed as --set field=value
+    data_dir: str | None  # resources/datasets/<dataset> when it is downloaded
+
+
+@dataclass(frozen=True)
+class Campaign:
+    name: str
+    kind: str
+    workload: str
+    spec: Mapping[str, Any]
+    n: int | None = None  # generated: injections
+    jobs: tuple[Job, ...] = ()  # generated and replayed
+    strata: tuple[rounds.Stratum, ...] = ()  # sequential
+    schedule: rounds.Schedule | None = None  # sequential
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: Mapping[str, Any]
+    id_width: int
+    workloads: Mapping[str, Workload]
+    campaigns: Mapping[str, Campaign]
+    studies: Mapping[str, Sequence[str]]
+
+    def of_kind(self, kind: str) -> list[str]:
+        return [name for name, c in self.campaigns.items() if c.kind == kind]
+
+    def result_campaigns(self, name: str) -> list[str]:
+        """A result set: a campaign, or a study's campaigns."""
+        return list(self.studies[name]) if name in self.studies else [name]
+
+    def golden_dir(self, workload: str, seed: int | None = None) -> str:
+        seed = self.workloads[workload].seeds[0] if seed is None else seed
+        return f"results/golden/{workload}/seed_{seed}"
+
+    def golden_traces(self, workload: str) -> list[str]:
+        return [f"{self.golden_dir(workload, s)}/trace.json"
+                for s in self.workloads[workload].seeds]
+
+    def job(self, campaign: str, label: str,
+            decisions: Sequence[Mapping[str, Any]] = ()) -> Job:
+        """A job by name (of a sequential campaign: among the rounds the decisions open)."""
+        for job in self.jobs(campaign, decisions):
+            if job.label == label:
+                return job
+        raise ConfigError(["campaigns", campaign], f"no inject job {shown(label)}")
+
+    def jobs(self, campaign: str, decisions: Sequence[Mapping[str, Any]] = ()) -> list[Job]:
+        """Every job of a campaign (of a sequential one: of the rounds so far)."""
+        c = self.campaigns[campaign]
+        if c.kind != SEQUENTIAL:
+            return list(c.jobs)
+        return [job for rnd in rounds.rounds(c.strata, c.schedule, decisions)
+                for job in self.round_jobs(campaign, rnd)]
+
+    def round_jobs(self, campaign: str, rnd: rounds.Round) -> list[Job]:
+        c = self.campaigns[campaign]
+        inject = self.config["inject"]
+        return rounds.round_jobs(campaign, c.strata, c.schedule, rnd, self.id_width,
+                                 inject["batch"], inject["workers"])
+
+    def stratum(self, campaign: str, tag: str) -> rounds.Stratum:
+        for stratum in self.campaigns[campaign].strata:
+            if stratum.tag == tag:
+                return stratum
+        raise ConfigError(["campaigns", campaign], f"no stratum {shown(tag)}")
+
+
+# ---------------------------------------------------------------- checks of the configuration
+
+
+def _kind(spec: Mapping[str, Any]) -> str:
+    if "csv_dir" in spec:
+        return REPLAYED
+    return SEQUENTIAL if "target" in spec else GENERATED
+
+
+def _cross_check(data: Mapping[str, Any]) -> None:
+    """References between sections (names only; the schema checked their characters)."""
+    campaigns, studies, workloads = data["campaigns"], data["studies"], data["workloads"]
+    for i, name in enumerate(data["run"]):
+        if name not in campaigns and name not in studies:
+            raise ConfigError(["run", i], f"{shown(name)} is not defined under campaigns "
+                                          "or studies")
+    for name, study in studies.items():
+        if name in campaigns:
+            raise ConfigError(["studies", name], "a campaign has the same name")
+        for i, campaign in enumerate(study["campaigns"]):
+            if campaign not in campaigns:
+                raise ConfigError(["studies", name, "campaigns", i],
+                                  f"{shown(campaign)} is not defined under campaigns")
+    for name, spec in campaigns.items():
+        if spec["workload"] not in workloads:
+            raise ConfigError(["campaigns", name, "workload"],
+                              f"{shown(spec['workload'])} is not defined under workloads")
+
+
+def csv_files(name: str, folder: str) -> list[str]:
+    """The CSVs a replay campaign's folder holds, sorted; any *.csv with another name is
+    refused (its name would become an id, a file name and part of a command)."""
+    path = ["campaigns", name, "csv_dir"]
+    try:
+        entries = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".csv"))
+    except NotADirectoryError:
+        raise ConfigError(path, f"{shown(folder)} is not a folder") from None
+    except OSError as error:
+        raise ConfigError(path, f"cannot read {shown(folder)}: {error.strerror}") from None
+    for entry in entries:
+        if not CSV_NAME.fullmatch(entry):
+            raise ConfigError(path, f"file name {shown(entry)} is not <letters, digits, _ and "
+                                    "->.csv (rename it)")
+    if not entries:
+        raise ConfigError(path, f"{shown(folder)} is not a folder of CSVs")
+    return [f"{folder.rstrip('/')}/{entry}" for entry in entries]
+
+
+_GENERATION_KEYS = ("seed", "stages", "fmodels", "layers", "backward_ops", "all_sites",
+                    "value_range", "min_epoch", "prefix")
+
+
+def _analysis_request(data: Mapping[str, Any]) -> dict[str, Any]:
+    section = {k: v for k, v in data["analysis"].items() if k not in ("resources",
+                                                                    "artifact_traces")}
+    campaigns: dict[str, Any] = {}
+    for name, spec in data["campaigns"].items():
+        if "margin" in spec:
+            campaigns[name] = {k: spec[k] for k in ("margin", "confidence", "population")}
+        elif "target" in spec:
+            campaigns[name] = {"target": spec["target"]}
+    return {"analysis": section, "campaigns": campaigns}
+
+
+def _engine_request(data: Mapping[str, Any], sizes: Mapping[str, int],
+                    replays: Mapping[str, list[str]]) -> dict[str, Any]:
+    golden = data["golden"]
+    workloads = {
+        name: {"preset": spec.get("preset") or name, "set": spec["set"],
+               "golden": {"runs": spec.get("golden_runs") or golden["runs"],
+                          "seed_step": golden["seed_step"]}}
+        for name, spec in data["workloads"].items()
+    }
+    campaigns: dict[str, Any] = {}
+    for name, spec in data["campaigns"].items():
+        if name in replays:
+            campaigns[name] = {"workload": spec["workload"], "csv_files": replays[name]}
+        else:
+            campaigns[name] = {"workload": spec["workload"], "n": sizes[name],
+                               **{k: spec[k] for k in _GENERATION_KEYS}}
+    return {"workloads": workloads, "campaigns": campaigns}
+
+
+def _schedule(facts: Mapping[str, Any], name: str) -> rounds.Schedule:
+    try:
+        plan = facts["schedules"][name]
+        return rounds.Schedule(tuple(int(n) for n in plan["sizes"]), float(plan["level"]))
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError("(workflow)", f"the analysis gave no schedule for {name}") from None
+
+
+def _sizes(data: Mapping[str, Any], facts: Mapping[str, Any]) -> dict[str, int]:
+    """Injections per generated campaign; per stratum at most, for a sequential one."""
+    out = {}
+    for name, spec in data["campaigns"].items():
+        if "n" in spec:
+            out[name] = spec["n"]
+        elif "margin" in spec:
+            out[name] = int(facts["sizes"][name])
+        elif "target" in spec:
+            out[name] = _schedule(facts, name).sizes[-1]
+    return out
+
+
+def _workloads(data: Mapping[str, Any], engine: Mapping[str, Any]) -> dict[str, Workload]:
+    out = {}
+    for name, spec in data["workloads"].items():
+        facts = engine["workloads"][name]
+        dataset = spec["set"].get("dataset") or spec.get("dataset") or facts["dataset"]
+        out[name] = Workload(
+            name=name, preset=facts["preset"], dataset=dataset,
+            seeds=tuple(int(s) for s in facts["golden_seeds"]), overrides=dict(spec["set"]),
+            data_dir=f"resources/datasets/{dataset}" if dataset in data["datasets"] else None)
+    return out
+
+
+def _campaign(name: str, spec: Mapping[str, Any], data: Mapping[str, Any],
+              engine: Mapping[str, Any], analysis: Mapping[str, Any], size: int | None,
+              replay: list[str] | None) -> Campaign:
+    inject, width = data["inject"], int(engine["id_width"])
+    kind = _kind(spec)
+    if kind == REPLAYED:
+        ids = [os.path.basename(f)[: -len(".csv")] for f in replay]
+        jobs = split(ids, replay, [], inject["batch"], inject["workers"])
+        return Campaign(name, kind, spec["workload"], spec, len(ids), tuple(jobs))
+    if kind == GENERATED:
+        digits = id_width(width, size)
+        ids = [f"{spec['prefix']}{i:0{digits}d}" for i in range(size)]
+        folder = f"results/{name}/csv"
+        jobs = split(ids, [f"{folder}/{i}.csv" for i in ids], [folder], inject["batch"],
+                     inject["workers"])
+        return Campaign(name, kind, spec["workload"], spec, size, tuple(jobs))
+    schedule = _schedule(analysis, name)
+    all_strata = rounds.strata(spec, engine["fault_models"])
+    most = len(all_strata) * schedule.sizes[-1]
+    if most > int(engine["max_injections"]):
+        raise ConfigError(["campaigns", name, "target"],
+                          f"{len(all_strata)} strata of up to {schedule.sizes[-1]} injections "
+                          f"exceed the largest campaign ({engine['max_injections']})")
+    return Campaign(name, kind, spec["workload"], spec, strata=all_strata, schedule=schedule)
+
+
+def load(config: Any, ask: Asker) -> Plan:
+    """The checked plan of a configuration, or ConfigError (one line naming the key)."""
+    data = schema.validate(config)
+    _cross_check(data)
+    replays = {name: csv_files(name, spec["csv_dir"])
+               for name, spec in data["campaigns"].items() if "csv_dir" in spec}
+    analysis = ask("analysis", _analysis_request(data))
+    sizes = _sizes(data, analysis)
+    engine = ask("fi_core", _engine_request(data, sizes, replays))
+    campaigns = {name: _campaign(name, spec, data, engine, analysis, sizes.get(name),
+                                 replays.get(name))
+                 for name, spec in data["campaigns"].items()}
+    return Plan(config=data, id_width=int(engine["id_width"]),
+                workloads=_workloads(data, engine), campaigns=campaigns,
+                studies={name: list(s["campaigns"]) for name, s in data["studies"].items()})
