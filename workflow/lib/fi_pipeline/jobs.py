@@ -13,6 +13,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+MAX_JOBS = 20_000
+"""Inject jobs of one workflow at most: Snakemake keeps every job of its DAG in memory (a
+million jobs would take the machine's memory before anything runs)."""
+
 SEPARATOR = ".."
 """Between a job's first and last id; ids cannot contain it (ids have no dots)."""
 
@@ -41,6 +45,13 @@ def sizes(count: int, batch: int, workers: int | None) -> list[int]:
     jobs = min(workers, count)
     base, extra = divmod(count, jobs)
     return [base + (1 if k < extra else 0) for k in range(jobs)]
+
+
+def count(total: int, batch: int, workers: int | None) -> int:
+    """How many jobs `sizes` makes, without making them."""
+    if total <= 0:
+        return 0
+    return -(-total // batch) if workers is None else min(workers, total)
 
 
 def split(ids: Sequence[str], csvs: Sequence[str], inputs: Sequence[str], batch: int,

@@ -8,6 +8,7 @@ bounds, layers, fault models, stages, epochs, value ranges, campaign sizes, repl
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 from fi_pipeline import rounds, schema
 from fi_pipeline.asking import Asker
 from fi_pipeline.errors import ConfigError, shown
-from fi_pipeline.jobs import Job, id_width, split
+from fi_pipeline.jobs import MAX_JOBS, Job, count, id_width, per_job, split
 
 GENERATED, REPLAYED, SEQUENTIAL = "generated", "replayed", "sequential"
 CSV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}\.csv")
@@ -214,6 +215,39 @@ def _workloads(data: Mapping[str, Any], engine: Mapping[str, Any]) -> dict[str, 
     return out
 
 
+def _job_count(spec: Mapping[str, Any], inject: Mapping[str, Any], size: int,
+               analysis: Mapping[str, Any], name: str, strata: int) -> int:
+    """Jobs a campaign makes (of a sequential one: at most, over all its rounds)."""
+    batch, workers = inject["batch"], inject["workers"]
+    if "target" not in spec:
+        return count(size, batch, workers)
+    looks = (0, *_schedule(analysis, name).sizes)
+    total = 0
+    for start, stop in itertools.pairwise(looks):
+        per = per_job((stop - start) * strata, workers, batch)
+        total += strata * count(stop - start, per, None)
+    return total
+
+
+def _check_job_count(data: Mapping[str, Any], sizes: Mapping[str, int],
+                     analysis: Mapping[str, Any], engine: Mapping[str, Any]) -> None:
+    """Before any id exists: campaigns within the engine's largest size, jobs within
+    MAX_JOBS."""
+    total = 0
+    for name, spec in data["campaigns"].items():
+        strata = (len(rounds.strata(spec, engine["fault_models"])) if "target" in spec else 1)
+        if strata * sizes[name] > int(engine["max_injections"]):
+            raise ConfigError(["campaigns", name, "target"],
+                              f"{strata} strata of up to {sizes[name]} injections exceed the "
+                              f"largest campaign ({engine['max_injections']})")
+        total += _job_count(spec, data["inject"], sizes[name], analysis, name, strata)
+        if total > MAX_JOBS:
+            raise ConfigError(["inject", "batch"],
+                              f"the campaigns would make more than {MAX_JOBS} inject jobs "
+                              f"(campaign {name} reaches {total}): raise inject.batch, set "
+                              "inject.workers, or make the campaigns smaller")
+
+
 def _campaign(name: str, spec: Mapping[str, Any], data: Mapping[str, Any],
               engine: Mapping[str, Any], analysis: Mapping[str, Any], size: int | None,
               replay: list[str] | None) -> Campaign:
@@ -232,12 +266,24 @@ def _campaign(name: str, spec: Mapping[str, Any], data: Mapping[str, Any],
         return Campaign(name, kind, spec["workload"], spec, size, tuple(jobs))
     schedule = _schedule(analysis, name)
     all_strata = rounds.strata(spec, engine["fault_models"])
-    most = len(all_strata) * schedule.sizes[-1]
-    if most > int(engine["max_injections"]):
-        raise ConfigError(["campaigns", name, "target"],
-                          f"{len(all_strata)} strata of up to {schedule.sizes[-1]} injections "
-                          f"exceed the largest campaign ({engine['max_injections']})")
     return Campaign(name, kind, spec["workload"], spec, strata=all_strata, schedule=schedule)
+
+
+def _ask_engine(ask: Asker, data: Mapping[str, Any], sizes: Mapping[str, int],
+                replays: Mapping[str, list[str]]) -> dict[str, Any]:
+    """The engine's verdict; a size it refuses is said of the key that gave it."""
+    try:
+        return ask("fi_core", _engine_request(data, sizes, replays))
+    except ConfigError as error:
+        for name, spec in data["campaigns"].items():
+            given = "margin" if "margin" in spec else "target" if "target" in spec else None
+            head = f"config: campaigns.{name}.n: "
+            if given and str(error).startswith(head):
+                raise ConfigError(["campaigns", name, given],
+                                  f"gives {sizes[name]} injections"
+                                  f"{' per stratum' if given == 'target' else ''}: "
+                                  f"{str(error)[len(head):]}") from None
+        raise
 
 
 def load(config: Any, ask: Asker) -> Plan:
@@ -247,8 +293,9 @@ def load(config: Any, ask: Asker) -> Plan:
     replays = {name: csv_files(name, spec["csv_dir"])
                for name, spec in data["campaigns"].items() if "csv_dir" in spec}
     analysis = ask("analysis", _analysis_request(data))
-    sizes = _sizes(data, analysis)
-    engine = ask("fi_core", _engine_request(data, sizes, replays))
+    sizes = {**_sizes(data, analysis), **{name: len(files) for name, files in replays.items()}}
+    engine = _ask_engine(ask, data, sizes, replays)
+    _check_job_count(data, sizes, analysis, engine)
     campaigns = {name: _campaign(name, spec, data, engine, analysis, sizes.get(name),
                                  replays.get(name))
                  for name, spec in data["campaigns"].items()}
