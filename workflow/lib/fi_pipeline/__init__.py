@@ -8,7 +8,9 @@ the analysis (`ask`, normally `asking.subprocess_asker`), giving a `plan.Plan` o
 fi_core or analysis: the engine and the analysis are asked through their command lines.
 """
 
+from fi_pipeline import asking, commands, errors, jobs, rounds, schema
 from fi_pipeline.errors import ConfigError
 from fi_pipeline.plan import Plan, load
 
-__all__ = ["ConfigError", "Plan", "load"]
+__all__ = ["ConfigError", "Plan", "asking", "commands", "errors", "jobs", "load", "rounds",
+           "schema"]

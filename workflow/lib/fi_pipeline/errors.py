@@ -33,14 +33,16 @@ class ConfigError(Exception):
     """A configuration the workflow refuses: `config: <json path>: <reason>`, one line."""
 
     def __init__(self, path: Sequence[object] | str, reason: str) -> None:
-        where = path if isinstance(path, str) else json_path(path)
-        line = _CONTROL.sub(" ", f"config: {where}: {reason}")
+        self.where = path if isinstance(path, str) else json_path(path)
+        line = _CONTROL.sub(" ", f"config: {self.where}: {reason}")
         super().__init__(line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "...")
 
     @classmethod
     def from_line(cls, line: str) -> ConfigError:
-        """An error the engine or the analysis already worded (`config: <path>: <reason>`)."""
-        error = cls("", "")
+        """An error the engine or the analysis already worded (`config: <path>: <reason>`;
+        their paths are plain, the schema refused any other key before they were asked)."""
         line = _CONTROL.sub(" ", line.strip())
+        where, _, reason = line.removeprefix("config: ").partition(": ")
+        error = cls(where, reason)
         error.args = (line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "...",)
         return error
