@@ -18,6 +18,7 @@ from .pipeline_helpers import BIN, REPO, run_snakemake, subprocess_env, write_co
 DEFAULT = REPO / "config" / "config.yaml"
 PAPER = REPO / "config" / "paper.yaml"
 WORKLOADS = REPO / "config" / "workloads.yaml"
+SEQUENTIAL = REPO / "config" / "sequential.yaml"
 BANNER = "Using workflow specific profile"
 
 
@@ -252,8 +253,17 @@ def test_sequential_campaign_plans_its_first_round(tmp_path):
     assert sorted((s[1], s[2], s[3]) for s in sizes) == [
         ("bkwd_inject", "inj_s01_", "s01"), ("fwrd_inject", "inj_s00_", "s00")]
     first = int(sizes[0][0])
-    assert counts["inject"] == 2 * -(-first // 5)
+    assert counts["inject"] == -(-2 * first // 5)  # jobs of 5 consecutive ids, across strata
     assert "results/default/rounds/round_1.json" in out
+
+
+def test_sequential_config_draws_every_fault_model_apart_in_two_workers(tmp_path):
+    out = dry_run(tmp_path, DEFAULT, SEQUENTIAL)
+    counts = job_counts(out)
+    assert (counts["generate_stratum"], counts["inject"], counts["decide"]) == (18, 2, 1)
+    assert counts["golden"] == 2 and counts["sequential_report"] == 1
+    assert "--stages fwrd_inject,bkwd_inject --min-epoch 1 --prefix inj_s00_ --fmodels INPUT " \
+        in out
 
 
 def test_profiles_are_valid_yaml_and_name_their_executor():

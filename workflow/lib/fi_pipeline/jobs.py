@@ -9,7 +9,6 @@ reruns exactly the jobs whose folder is missing. A job is named after its first 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,19 +55,16 @@ def count(total: int, batch: int, workers: int | None) -> int:
 
 def split(ids: Sequence[str], csvs: Sequence[str], inputs: Sequence[str], batch: int,
           workers: int | None) -> list[Job]:
-    """Cut ids (with their CSVs) into jobs; every job tracks the same inputs, or its own CSVs
-    when `inputs` is empty."""
+    """Cut ids (with their CSVs) into jobs. `inputs[i]` is what Snakemake tracks for id i
+    (the folder its CSV is generated into, or the CSV itself); a job tracks those of its ids."""
     out, start = [], 0
     for size in sizes(len(ids), batch, workers):
-        part, files = tuple(ids[start:start + size]), tuple(csvs[start:start + size])
-        out.append(Job(label(part), part, files, tuple(inputs) or files))
+        part = tuple(ids[start:start + size])
+        files = tuple(csvs[start:start + size])
+        tracked = tuple(dict.fromkeys(inputs[start:start + size]))
+        out.append(Job(label(part), part, files, tracked))
         start += size
     return out
-
-
-def per_job(total: int, workers: int | None, batch: int) -> int:
-    """The batch to use for a round of `total` new CSVs spread over several strata."""
-    return batch if workers is None else max(1, math.ceil(total / workers))
 
 
 def id_width(minimum: int, count: int) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from fi_pipeline import rounds, schema
 from fi_pipeline.asking import Asker
 from fi_pipeline.errors import ConfigError, shown
-from fi_pipeline.jobs import MAX_JOBS, Job, count, id_width, per_job, split
+from fi_pipeline.jobs import MAX_JOBS, Job, count, id_width, split
 
 GENERATED, REPLAYED, SEQUENTIAL = "generated", "replayed", "sequential"
 CSV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}\.csv")
@@ -222,11 +222,8 @@ def _job_count(spec: Mapping[str, Any], inject: Mapping[str, Any], size: int,
     if "target" not in spec:
         return count(size, batch, workers)
     looks = (0, *_schedule(analysis, name).sizes)
-    total = 0
-    for start, stop in itertools.pairwise(looks):
-        per = per_job((stop - start) * strata, workers, batch)
-        total += strata * count(stop - start, per, None)
-    return total
+    return sum(count((stop - start) * strata, batch, workers)
+               for start, stop in itertools.pairwise(looks))
 
 
 def _check_job_count(data: Mapping[str, Any], sizes: Mapping[str, int],
@@ -255,14 +252,14 @@ def _campaign(name: str, spec: Mapping[str, Any], data: Mapping[str, Any],
     kind = _kind(spec)
     if kind == REPLAYED:
         ids = [os.path.basename(f)[: -len(".csv")] for f in replay]
-        jobs = split(ids, replay, [], inject["batch"], inject["workers"])
+        jobs = split(ids, replay, replay, inject["batch"], inject["workers"])
         return Campaign(name, kind, spec["workload"], spec, len(ids), tuple(jobs))
     if kind == GENERATED:
         digits = id_width(width, size)
         ids = [f"{spec['prefix']}{i:0{digits}d}" for i in range(size)]
         folder = f"results/{name}/csv"
-        jobs = split(ids, [f"{folder}/{i}.csv" for i in ids], [folder], inject["batch"],
-                     inject["workers"])
+        jobs = split(ids, [f"{folder}/{i}.csv" for i in ids], [folder] * len(ids),
+                     inject["batch"], inject["workers"])
         return Campaign(name, kind, spec["workload"], spec, size, tuple(jobs))
     schedule = _schedule(analysis, name)
     all_strata = rounds.strata(spec, engine["fault_models"])

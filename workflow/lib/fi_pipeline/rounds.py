@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fi_pipeline.errors import ConfigError
-from fi_pipeline.jobs import Job, id_width, per_job, split
+from fi_pipeline.jobs import Job, id_width, split
 
 
 @dataclass(frozen=True)
@@ -121,16 +121,17 @@ def csv_dir(campaign: str, stratum: Stratum, look: int) -> str:
 
 def round_jobs(campaign: str, all_strata: Sequence[Stratum], schedule: Schedule, rnd: Round,
                min_width: int, batch: int, workers: int | None) -> list[Job]:
-    """The inject jobs of one round: each open stratum's new ids, cut into jobs."""
-    total = sum(stop - start for start, stop in rnd.ranges.values())
-    size = per_job(total, workers, batch)
-    jobs = []
+    """The inject jobs of one round: the open strata's new ids, in stratum order, cut into jobs
+    (`workers` jobs per round, or jobs of `batch`; a job may span strata)."""
+    ids, csvs, folders = [], [], []
+    width = id_width(min_width, schedule.sizes[rnd.number - 1])
     for stratum in all_strata:
         if stratum.tag not in rnd.ranges:
             continue
         start, stop = rnd.ranges[stratum.tag]
-        width = id_width(min_width, schedule.sizes[rnd.number - 1])
         folder = csv_dir(campaign, stratum, rnd.number)
-        ids = [f"{stratum.prefix}{i:0{width}d}" for i in range(start, stop)]
-        jobs += split(ids, [f"{folder}/{i}.csv" for i in ids], [folder], size, None)
-    return jobs
+        for i in range(start, stop):
+            ids.append(f"{stratum.prefix}{i:0{width}d}")
+            csvs.append(f"{folder}/{ids[-1]}.csv")
+            folders.append(folder)
+    return split(ids, csvs, folders, batch, workers)
