@@ -114,7 +114,7 @@ def check_workload(name: str, spec: Any) -> dict[str, Any]:
     }
 
 
-def _spec(name: str, path: str, spec: Mapping[str, Any], preset: str,
+def _spec(path: str, spec: Mapping[str, Any], preset: str,
           config: workloads.WorkloadConfig, overrides: Mapping[str, Any]) -> campaign.CampaignSpec:
     stages = _names(spec.get("stages"), f"{path}.stages") or list(architecture.STAGES)
     fmodels = _names(spec.get("fmodels"), f"{path}.fmodels") or list(faults.FAULT_MODELS)
@@ -186,7 +186,7 @@ def check_campaign(name: str, spec: Any, resolved: Mapping[str, dict[str, Any]])
         raise _bad(f"{path}.prefix", f"{prefix!r} is not an id prefix (letters, digits, _ and -, "
                                      "starting with a letter or _, not ending in a digit, at "
                                      "most 64 characters)")
-    built = _spec(name, path, spec, facts["preset"], config, facts["overrides"])
+    built = _spec(path, spec, facts["preset"], config, facts["overrides"])
     try:
         campaign.check(built)
     except BadInput as error:
