@@ -161,8 +161,8 @@ def test_the_default_campaign_is_planned():
     plan = load_plan(BASE)
     default = plan.campaigns["default"]
     assert default.kind == "generated" and default.n == 60
-    assert [job.label for job in default.jobs] == [
-        f"inj_{i:05d}..inj_{i + 9:05d}" for i in range(0, 60, 10)]
+    assert [job.label for job in default.jobs] == ["inj_00000..inj_00029",
+                                                   "inj_00030..inj_00059"]
     assert plan.workloads["resnet18_small"].seeds == (123, 124, 125)
     assert plan.golden_dir("resnet18_small") == "results/golden/resnet18_small/seed_123"
 
@@ -170,7 +170,7 @@ def test_the_default_campaign_is_planned():
 @pytest.mark.parametrize("split", [{"batch": 1}, {"batch": 7}, {"batch": 1000},
                                    {"workers": 2}, {"workers": 7}])
 def test_ids_do_not_depend_on_how_jobs_are_cut(split):
-    plan = load_plan(merged(BASE, {"inject": split}))
+    plan = load_plan(merged(BASE, {"inject": {"batch": 10, "workers": None, **split}}))
     cut = plan.campaigns["default"].jobs
     ids = [i for job in cut for i in job.ids]
     assert ids == [f"inj_{i:05d}" for i in range(60)]

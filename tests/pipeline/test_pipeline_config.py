@@ -69,11 +69,11 @@ def test_default_campaign_dag(tmp_path):
     out = dry_run(tmp_path, DEFAULT)
     counts = job_counts(out)
     config = yaml.safe_load(DEFAULT.read_text())
-    n, batch = config["campaigns"]["default"]["n"], config["inject"]["batch"]
-    assert n >= 40
+    n, workers = config["campaigns"]["default"]["n"], config["inject"]["workers"]
+    assert n >= 40 and workers == 2
     assert counts["golden"] == 3
     assert counts["generate"] == 1
-    assert counts["inject"] == -(-n // batch)
+    assert counts["inject"] == workers
     assert counts["rates"] == len(config["analysis"]["rates"])
     for rule in ("collect", "summary", "figures"):
         assert counts[rule] == 1
@@ -85,12 +85,13 @@ def test_default_campaign_dag(tmp_path):
     assert "--stages fwrd_inject,bkwd_inject" in out
     assert "--fmodels" not in out  # all of them
     assert "--strategy emulated" in out
-    # Jobs of `batch` consecutive ids, each writing into its own traces folder.
+    # Two workers of n/2 consecutive ids, each writing into its own traces folder.
+    half = n // 2
     last = [c for c in inject_commands(out)
-            if f"--out-dir results/default/traces/inj_{n - batch:05d}..inj_{n - 1:05d} " in c]
+            if f"--out-dir results/default/traces/inj_{half:05d}..inj_{n - 1:05d} " in c]
     assert len(last) == 1
     assert re.findall(r"--file results/default/csv/(inj_\d+)\.csv", last[0]) == [
-        f"inj_{i:05d}" for i in range(n - batch, n)]
+        f"inj_{i:05d}" for i in range(half, n)]
 
 
 def test_defaults_come_from_the_schema(tmp_path):
