@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "lib"))
 import fi_pipeline
 from fi_pipeline import commands, rounds
 from fi_pipeline.asking import subprocess_asker
-from fi_pipeline.plan import GENERATED, REPLAYED, SEQUENTIAL
+from fi_pipeline.plan import GENERATED, SEQUENTIAL
 
 # Every rule runs `python -m fi_core` / `python -m analysis` from this checkout, also inside the
 # conda environments of --software-deployment-method conda (which do not install the project).
