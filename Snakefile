@@ -22,6 +22,8 @@ report: "workflow/report/workflow.rst"
 localrules:
     all,
     download,
+    trace_list,
+    round_list,
 
 
 rule all:

@@ -136,8 +136,10 @@ REFUSED = [
     (campaign(n=None, target={"half_width": 0.1, "by": ["replica"]}),
      "campaigns.default.target.by[0]"),
     # the pipeline: sizes the machine running Snakemake can hold
-    (campaign(n=None, margin=0.001, confidence=0.9999999), "inject.batch"),
-    (merged(campaign(n=10**6), {"inject": {"batch": 1}}), "inject.batch"),
+    (campaign(n=None, margin=0.001, confidence=0.9999999), "inject.workers"),
+    (merged(campaign(n=10**6), {"inject": {"batch": 1, "workers": None}}), "inject.batch"),
+    (campaign(n=10**5), "inject.workers"),  # two jobs of 50,000 CSVs: a command too long
+    (merged(campaign(n=10**4), {"inject": {"batch": 5000, "workers": None}}), "inject.batch"),
     (campaign(n=None, target={"half_width": 0.005, "confidence": 0.999999, "looks": 20,
                               "by": ["stage", "fmodel"]}), "campaigns.default.target"),
 ]
@@ -204,8 +206,9 @@ def test_replay_folders_are_read_and_their_names_checked(tmp_path):
     (folder / "a-1.csv").write_text(source)
     (folder / "notes.txt").write_text("not a CSV: ignored")
     plan = load_plan(config, tmp_path)
-    assert [job.csvs for job in plan.campaigns["r"].jobs] == [
-        ("replay/a-1.csv", "replay/b_2.csv")]
+    assert [f for job in plan.campaigns["r"].jobs for f in job.csvs] == [
+        "replay/a-1.csv", "replay/b_2.csv"]
+    assert [i for job in plan.campaigns["r"].jobs for i in job.ids] == ["a-1", "b_2"]
     for hostile in ["$(touch PWNED).csv", "a b.csv", "x;y.csv", "q'uote.csv", "`id`.csv",
                     ".hidden.csv", "two.dots.csv", "-rf.csv"]:
         (folder / hostile).write_text(source)

@@ -24,7 +24,7 @@ BASE = yaml.safe_load(DEFAULT_CONFIG.read_text())
 SEQUENTIAL = merged(BASE, {"campaigns": {"seq": {
     "workload": "resnet18_small", "seed": 1, "fmodels": ["RD", "ZERO"],
     "target": {"half_width": 0.25, "looks": 2, "by": ["stage", "fmodel"]}}}})
-CROSS_KEYS = {"inject.batch"}  # the job cap: refused there whatever made the campaigns big
+CROSS_KEYS = {"inject.batch", "inject.workers"}  # job limits: whatever made campaigns big
 REFERENCES = re.compile(r"run\[\d+\]|studies\.[\w-]+\.campaigns\[\d+\]|"
                         r"campaigns\.[\w-]+\.workload")
 """Keys that name another section's entry: renaming or removing that entry refuses them."""

@@ -3,9 +3,25 @@
 # one table, e.g. one per workload).
 
 
+rule trace_list:
+    # The trace folders of a result set, one per line, for `fi-analysis collect @<list>`: a
+    # study's thousands of folders would not fit on one shell command line (128 KiB).
+    input:
+        traces=lambda wildcards: result_traces(wildcards.campaign),
+    output:
+        "results/{campaign}/traces.list",
+    log:
+        "logs/trace_list/{campaign}.log",
+    wildcard_constraints:
+        campaign=_regex([*PLAN.campaigns, *PLAN.studies]),
+    run:
+        write_lines(output[0], input.traces)
+
+
 rule collect:
     input:
         traces=lambda wildcards: result_traces(wildcards.campaign),
+        listed="results/{campaign}/traces.list",
         golden=lambda wildcards: result_goldens(wildcards.campaign),
     output:
         table="results/{campaign}/results.parquet",
@@ -22,7 +38,12 @@ rule collect:
         runtime=PLAN.config["analysis"]["resources"]["runtime"],
     params:
         args=lambda wildcards, input, output, threads: commands.collect(
-            PLAN, input.traces, input.golden, output.table, output.curves, threads
+            PLAN,
+            [f"@{input.listed}"],
+            input.golden,
+            output.table,
+            output.curves,
+            threads,
         ),
     shell:
         "python -m analysis collect {params.args:q} > {log:q} 2>&1"

@@ -140,6 +140,11 @@ def result_goldens(name):
     return [path for w in workloads for path in PLAN.golden_traces(w)]
 
 
+def write_lines(path, lines):
+    """A list file for `fi-analysis ... @<path>`: one argument per line."""
+    Path(path).write_text("".join(f"{line}\n" for line in lines))
+
+
 def figure_captions():
     """The analysis package's caption of each figure, for the report (empty without it)."""
     try:

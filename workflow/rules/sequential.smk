@@ -5,9 +5,25 @@
 # injections. All rounds run in one `snakemake` invocation (a dry run shows round 1 only).
 
 
+rule round_list:
+    # The trace folders of rounds 1..r, one per line (see rule trace_list).
+    input:
+        traces=round_traces,
+    output:
+        "results/{campaign}/rounds/round_{round}.list",
+    log:
+        "logs/round_list/{campaign}/round_{round}.log",
+    wildcard_constraints:
+        campaign=_regex(PLAN.of_kind(SEQUENTIAL)),
+        round=r"[1-9]\d*",
+    run:
+        write_lines(output[0], input.traces)
+
+
 checkpoint decide:
     input:
         traces=round_traces,
+        listed="results/{campaign}/rounds/round_{round}.list",
         golden=lambda wildcards: result_goldens(wildcards.campaign),
     output:
         json="results/{campaign}/rounds/round_{round}.json",
@@ -25,7 +41,7 @@ checkpoint decide:
         runtime=PLAN.config["analysis"]["resources"]["runtime"],
     params:
         collect=lambda wildcards, input, output, threads: commands.collect(
-            PLAN, input.traces, input.golden, output.table, None, threads
+            PLAN, [f"@{input.listed}"], input.golden, output.table, None, threads
         ),
         decide=lambda wildcards, output: commands.sequential(
             PLAN, wildcards.campaign, output.table, output.json

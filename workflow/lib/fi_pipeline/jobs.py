@@ -16,6 +16,10 @@ MAX_JOBS = 20_000
 """Inject jobs of one workflow at most: Snakemake keeps every job of its DAG in memory (a
 million jobs would take the machine's memory before anything runs)."""
 
+MAX_COMMAND = 100_000
+"""Characters of one inject command at most: Snakemake hands a job's command to the shell as
+one argument, which Linux caps at 128 KiB (a job of some thousands of CSVs would fail)."""
+
 SEPARATOR = ".."
 """Between a job's first and last id; ids cannot contain it (ids have no dots)."""
 
@@ -44,6 +48,18 @@ def sizes(count: int, batch: int, workers: int | None) -> list[int]:
     jobs = min(workers, count)
     base, extra = divmod(count, jobs)
     return [base + (1 if k < extra else 0) for k in range(jobs)]
+
+
+def largest(total: int, batch: int, workers: int | None) -> int:
+    """The size of the largest job `sizes` makes, without making them."""
+    if total <= 0:
+        return 0
+    return min(batch, total) if workers is None else -(-total // min(workers, total))
+
+
+def command_length(csvs: int, longest_path: int) -> int:
+    """An upper bound of the `--file <csv>` part of a job's command."""
+    return csvs * (len(" --file ''") + longest_path)
 
 
 def count(total: int, batch: int, workers: int | None) -> int:

@@ -18,7 +18,16 @@ from typing import Any
 from fi_pipeline import rounds, schema
 from fi_pipeline.asking import Asker
 from fi_pipeline.errors import ConfigError, shown
-from fi_pipeline.jobs import MAX_JOBS, Job, count, id_width, split
+from fi_pipeline.jobs import (
+    MAX_COMMAND,
+    MAX_JOBS,
+    Job,
+    command_length,
+    count,
+    id_width,
+    largest,
+    split,
+)
 
 GENERATED, REPLAYED, SEQUENTIAL = "generated", "replayed", "sequential"
 CSV_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}\.csv")
@@ -216,33 +225,52 @@ def _workloads(data: Mapping[str, Any], engine: Mapping[str, Any]) -> dict[str, 
 
 
 def _job_count(spec: Mapping[str, Any], inject: Mapping[str, Any], size: int,
-               analysis: Mapping[str, Any], name: str, strata: int) -> int:
-    """Jobs a campaign makes (of a sequential one: at most, over all its rounds)."""
+               analysis: Mapping[str, Any], name: str, strata: int) -> tuple[int, int]:
+    """Jobs a campaign makes (of a sequential one: at most, over all its rounds), and the
+    CSVs of its largest job."""
     batch, workers = inject["batch"], inject["workers"]
     if "target" not in spec:
-        return count(size, batch, workers)
-    looks = (0, *_schedule(analysis, name).sizes)
-    return sum(count((stop - start) * strata, batch, workers)
-               for start, stop in itertools.pairwise(looks))
+        return count(size, batch, workers), largest(size, batch, workers)
+    looks = list(itertools.pairwise((0, *_schedule(analysis, name).sizes)))
+    return (sum(count((stop - start) * strata, batch, workers) for start, stop in looks),
+            max(largest((stop - start) * strata, batch, workers) for start, stop in looks))
+
+
+def _longest_csv_path(name: str, spec: Mapping[str, Any], size: int,
+                      replay: list[str] | None) -> int:
+    if replay is not None:
+        return max(len(f) for f in replay)
+    if "target" in spec:  # results/<c>/strata/sNN/look_K/<prefix>sNN_<digits>.csv
+        return len(f"results/{name}/strata/s000/look_20/{spec['prefix']}s000_") + 4 + max(
+            5, len(str(size)))
+    return len(f"results/{name}/csv/{spec['prefix']}") + 4 + max(5, len(str(size)))
 
 
 def _check_job_count(data: Mapping[str, Any], sizes: Mapping[str, int],
-                     analysis: Mapping[str, Any], engine: Mapping[str, Any]) -> None:
-    """Before any id exists: campaigns within the engine's largest size, jobs within
-    MAX_JOBS."""
+                     analysis: Mapping[str, Any], engine: Mapping[str, Any],
+                     replays: Mapping[str, list[str]]) -> None:
+    """Before any id exists: campaigns within the engine's largest size, jobs within MAX_JOBS,
+    every inject command within MAX_COMMAND characters."""
     total = 0
+    split_key = ["inject", "workers" if data["inject"]["workers"] else "batch"]
     for name, spec in data["campaigns"].items():
         strata = (len(rounds.strata(spec, engine["fault_models"])) if "target" in spec else 1)
         if strata * sizes[name] > int(engine["max_injections"]):
             raise ConfigError(["campaigns", name, "target"],
                               f"{strata} strata of up to {sizes[name]} injections exceed the "
                               f"largest campaign ({engine['max_injections']})")
-        total += _job_count(spec, data["inject"], sizes[name], analysis, name, strata)
+        jobs, biggest = _job_count(spec, data["inject"], sizes[name], analysis, name, strata)
+        total += jobs
         if total > MAX_JOBS:
             raise ConfigError(["inject", "batch"],
                               f"the campaigns would make more than {MAX_JOBS} inject jobs "
                               f"(campaign {name} reaches {total}): raise inject.batch, set "
                               "inject.workers, or make the campaigns smaller")
+        longest = _longest_csv_path(name, spec, sizes[name], replays.get(name))
+        if command_length(biggest, longest) > MAX_COMMAND:
+            raise ConfigError(split_key, f"a job of campaign {name} would replay {biggest} "
+                                         f"CSVs, a command line longer than {MAX_COMMAND} "
+                                         "characters: use more workers or a smaller batch")
 
 
 def _campaign(name: str, spec: Mapping[str, Any], data: Mapping[str, Any],
@@ -292,7 +320,7 @@ def load(config: Any, ask: Asker) -> Plan:
     analysis = ask("analysis", _analysis_request(data))
     sizes = {**_sizes(data, analysis), **{name: len(files) for name, files in replays.items()}}
     engine = _ask_engine(ask, data, sizes, replays)
-    _check_job_count(data, sizes, analysis, engine)
+    _check_job_count(data, sizes, analysis, engine, replays)
     campaigns = {name: _campaign(name, spec, data, engine, analysis, sizes.get(name),
                                  replays.get(name))
                  for name, spec in data["campaigns"].items()}
