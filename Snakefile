@@ -1,6 +1,7 @@
 # The fault-injection campaign pipeline: golden runs, injection CSVs, injection runs, and the
 # results table, outcome rates, figures and report. Run `snakemake --cores N` (see README.md);
-# the configuration is config/config.yaml, checked against workflow/schemas/config.schema.yaml.
+# the configuration is config/config.yaml, checked when the workflow is parsed (the schema
+# workflow/schemas/config.schema.yaml, then the engine and the analysis: workflow/rules/common.smk).
 
 
 configfile: "config/config.yaml"
@@ -11,6 +12,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/golden.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/inject.smk"
+include: "workflow/rules/sequential.smk"
 include: "workflow/rules/analysis.smk"
 
 
@@ -20,6 +22,8 @@ report: "workflow/report/workflow.rst"
 localrules:
     all,
     download,
+    trace_list,
+    round_list,
 
 
 rule all:

@@ -278,6 +278,55 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sequential(args: argparse.Namespace) -> int:
+    import json
+
+    from analysis.atomic import write_text_atomic
+    from analysis.groups import needed_columns
+    from analysis.sequential import estimate, long_table, markdown, record, schedule
+    from analysis.table import read_results
+    from analysis.tables import write_csv, write_markdown
+
+    outputs = {"--out": args.out, "--csv": args.csv, "--markdown": args.markdown}
+    for option, path in outputs.items():
+        if path:
+            check_output_file(path, option)
+    check_distinct(outputs, [args.table])
+    by = _columns(args.by)
+    if not by:
+        raise InputError("--by", None, "name at least one column (the strata)")
+    plan = schedule(args.half_width, args.confidence, args.looks)
+    df = read_results(args.table, needed_columns(by))
+    strata = estimate(df, by, args.half_width, plan)
+    data = record(strata, by, args.half_width, args.confidence, plan)
+    if args.csv:
+        write_csv(long_table(strata, by, plan), args.csv)
+    if args.markdown:
+        write_markdown(markdown(strata, by, args.half_width, args.confidence, plan), args.markdown)
+    write_text_atomic(args.out, json.dumps(data, indent=1) + "\n")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    import json
+
+    from analysis.config_check import check_request
+
+    try:
+        if args.request == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.request, encoding="utf-8") as fh:
+                text = fh.read()
+        request = json.loads(text)
+    except OSError as exc:
+        raise InputError(args.request, "request", exc.strerror or str(exc)) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InputError(args.request, "request", f"not JSON: {type(exc).__name__}") from None
+    print(json.dumps(check_request(request)))
+    return 0
+
+
 def cmd_sample_size(args: argparse.Namespace) -> int:
     from analysis.stats import sample_size
 
@@ -386,6 +435,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trace_args(p, golden_required=False)
     _add_threshold_args(p)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "sequential",
+        help="a sequential campaign's strata: intervals at the schedule's level, target reached?",
+    )
+    p.add_argument("--table", required=True, help="results.parquet of the runs so far")
+    p.add_argument("--by", required=True, help="the strata: COL[,COL...] (e.g. stage,fmodel)")
+    p.add_argument("--half-width", type=float, required=True, help="target half-width, e.g. 0.1")
+    p.add_argument("--confidence", type=float, default=0.95, help="overall confidence (0.95)")
+    p.add_argument("--looks", type=int, default=4, help="looks of the schedule (default 4)")
+    p.add_argument("--out", required=True, help="JSON record (what the pipeline reads)")
+    p.add_argument("--csv", default=None, help="CSV: one row per stratum and outcome")
+    p.add_argument("--markdown", default=None, help="Markdown report")
+    p.set_defaults(func=cmd_sequential)
+
+    p = sub.add_parser(
+        "check-config", help="check a pipeline configuration request (JSON) with the analysis"
+    )
+    p.add_argument("--request", default="-", help="the JSON request (default: standard input)")
+    p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("sample-size", help="injections needed for a margin of error")
     p.add_argument("--margin", type=float, required=True, help="e, in (0, 1)")

@@ -1,5 +1,5 @@
-"""Command line: `python -m fi_core {golden,generate,inject,validate,sites,describe}` (also
-`fi-core`).
+"""Command line: `python -m fi_core {golden,generate,inject,validate,sites,describe,
+check-config}` (also `fi-core`).
 
 Exit statuses (docs/interfaces.md has each command's contract): 0 success (a run that diverges
 to INF/NaN is a result); 2 bad input, one line on stderr (`<file>: <key>: <reason>`), checked
@@ -166,6 +166,12 @@ def parser() -> argparse.ArgumentParser:
     describe = commands.add_parser("describe", parents=common,
                                    help="workloads, fault models and id width")
     describe.add_argument("--json", action="store_true", help="machine-readable (the default)")
+
+    check = commands.add_parser(
+        "check-config", parents=common,
+        help="check a pipeline configuration request (JSON) with the engine")
+    check.add_argument("--request", default="-", metavar="FILE",
+                       help="the JSON request (default: standard input)")
     return root
 
 
@@ -216,6 +222,23 @@ def _value_range(text: str | None) -> tuple[float, float] | None:
                        f"expected LO,HI (two decimal numbers), got {text[:60]!r}")
     low, high = (float(part) for part in parts)
     return low, high
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    import json
+
+    from fi_core.check import check_request
+
+    source = args.request
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        request = json.loads(text)
+    except OSError as error:
+        raise BadInput(source, "request", error.strerror or str(error)) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise BadInput(source, "request", f"not JSON: {type(error).__name__}") from None
+    print(json.dumps(check_request(request)))
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -283,7 +306,7 @@ def _train(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "golden": _train, "inject": _train, "generate": _generate, "validate": _validate,
-    "sites": _sites, "describe": _describe,
+    "sites": _sites, "describe": _describe, "check-config": _check_config,
 }
 
 

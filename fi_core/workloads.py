@@ -151,6 +151,45 @@ def _coerce(source: str, key: str, raw: Any, kind: type) -> Any:
     return text
 
 
+LIMITS = {
+    "image_size": (4, 1024), "replicas": (1, 1024), "batch_per_replica": (1, 65_536),
+    "epochs": (1, 100_000), "test_batch": (1, 1_048_576), "decay_steps": (1, 2**31 - 1),
+    "seed": (0, 2**62),
+}
+"""Inclusive bounds of the integer fields: what one machine can hold (and TensorFlow's int64
+seeds, with room for the golden runs' seeds above it), checked before anything is allocated."""
+
+MAX_DATASET_ELEMENTS = 2**31
+"""The resized train and test images, as float32, at most 8 GiB (normalising them takes twice
+that in float64 for a moment)."""
+
+MAX_STEP_ELEMENTS = 2**28
+"""One step's input images over all replicas, as float32, at most 1 GiB."""
+
+
+def _out_of_limits(config: WorkloadConfig) -> tuple[str, str] | None:
+    for key, (low, high) in LIMITS.items():
+        value = getattr(config, key)
+        if not low <= value <= high:
+            return key, f"{value} is outside [{low}, {high}]"
+    if config.crop_pad > config.image_size:
+        return "crop_pad", f"{config.crop_pad} is larger than the image size {config.image_size}"
+    if config.dataset not in DATASETS:
+        return None  # reported by _check
+    pixels = config.image_size ** 2 * config.channels
+    dataset = (config.train_examples + config.test_examples) * pixels
+    if dataset > MAX_DATASET_ELEMENTS:
+        return "image_size", (f"{config.image_size} makes the {config.dataset} images "
+                              f"{dataset * 4 / 2**30:.3g} GiB as float32 (at most "
+                              f"{MAX_DATASET_ELEMENTS * 4 / 2**30:.0f} GiB)")
+    step = config.global_batch * pixels
+    if step > MAX_STEP_ELEMENTS:
+        return "batch_per_replica", (f"one step's images would be {step * 4 / 2**30:.3g} GiB "
+                                     f"as float32 (at most "
+                                     f"{MAX_STEP_ELEMENTS * 4 / 2**30:.0f} GiB)")
+    return None
+
+
 def _check(source: str, config: WorkloadConfig) -> None:
     problems = {
         "dataset": config.dataset not in DATASETS and f"unknown dataset {config.dataset!r}",
@@ -172,6 +211,9 @@ def _check(source: str, config: WorkloadConfig) -> None:
     for key, problem in problems.items():
         if problem:
             raise BadInput(source, key, problem)
+    too_big = _out_of_limits(config)
+    if too_big:
+        raise BadInput(source, *too_big)
     if config.batch_per_replica_at(config.steps_per_epoch - 1) < 1:
         raise BadInput(source, "batch_per_replica",
                        "the last step of an epoch would leave a replica without examples")

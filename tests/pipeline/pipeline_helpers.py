@@ -1,5 +1,6 @@
 """Helpers of the pipeline tests: the repository, Snakemake runs in a temporary working
-directory, a fake CIFAR-10 archive and a local HTTP server on 127.0.0.1."""
+directory, the workflow's configuration check run in-process, a fake CIFAR-10 archive and a
+local HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import http.server
 import importlib.util
 import io
+import json
 import os
 import pickle
 import subprocess
@@ -22,6 +24,37 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SNAKEMAKE = str(BIN / "snakemake")
+DEFAULT_CONFIG = REPO / "config" / "config.yaml"
+
+# The workflow's own Python (what workflow/rules/common.smk imports).
+sys.path.insert(0, str(REPO / "workflow" / "lib"))
+
+import fi_pipeline  # noqa: E402
+
+
+def in_process_asker(tool: str, request: dict) -> dict:
+    """The same checks as `python -m <tool> check-config`, without a process per question:
+    the function that command runs, its refusal turned into the line it would print."""
+    if tool == "fi_core":
+        from fi_core.check import check_request
+        from fi_core.errors import BadInput as Refusal
+    else:
+        from analysis.config_check import check_request
+        from analysis.errors import InputError as Refusal
+    try:
+        return json.loads(json.dumps(check_request(request)))
+    except Refusal as error:
+        raise fi_pipeline.ConfigError.from_line(str(error)) from None
+
+
+def load_plan(config: dict, cwd: Path | None = None) -> fi_pipeline.Plan:
+    """fi_pipeline.load, as the Snakefile runs it, in `cwd` (relative csv_dir paths)."""
+    old = Path.cwd()
+    os.chdir(cwd or REPO)
+    try:
+        return fi_pipeline.load(config, in_process_asker)
+    finally:
+        os.chdir(old)
 
 
 def tool_ready(module: str) -> bool:

@@ -1,11 +1,15 @@
-"""End to end: a micro campaign (a few injections, a few epochs) through the real workflow in a
-temporary folder, with one injection process killed mid-run (SIGKILL): the rerun runs only that
-injection, and the final table holds every experiment. Then the report, the idempotence of a
-finished campaign, and byte-identical CSVs from the same configuration."""
+"""End to end: a micro campaign (a few injections, a few epochs, split over two worker jobs) and a
+micro sequential campaign through the real workflow in a temporary folder, with one injection
+job killed mid-run (SIGKILL): the rerun runs only that job, and the final table holds every
+experiment. The sequential campaign runs its rounds in the same invocation, stops each stratum
+at its target or its last look, and reports intervals at the schedule's level. Then the
+report, the idempotence of a finished campaign, and byte-identical CSVs from the same
+configuration."""
 
 from __future__ import annotations
 
 import filecmp
+import json
 import re
 import signal
 import subprocess
@@ -27,19 +31,27 @@ from .pipeline_helpers import (
 pytestmark = pytest.mark.slow
 
 CAMPAIGN = "micro"
+SEQ = "seqmicro"
 N = 4
 VICTIM = "inj_00002"
+VICTIM_JOB = "inj_00002..inj_00003"  # two workers: inj_00000..inj_00001 and this one
+HALF_WIDTH = 0.4  # looks at 4 and 7 injections per stratum (fi-analysis check-config)
 
 
 def micro_config(path: Path) -> Path:
     return write_config(
         path,
         {
-            "run": [CAMPAIGN],
+            "run": [CAMPAIGN, SEQ],
             "workloads": {"micro": {"preset": "resnet18_small", "set": {"epochs": 2}}},
             "golden": {"runs": 2, "resources": {"threads": 1, "mem_mb": 2000, "runtime": 10}},
-            "campaigns": {CAMPAIGN: {"workload": "micro", "n": N, "seed": 11}},
-            "inject": {"batch": 1, "resources": {"threads": 1, "mem_mb": 2000, "runtime": 10}},
+            "campaigns": {
+                CAMPAIGN: {"workload": "micro", "n": N, "seed": 11},
+                SEQ: {"workload": "micro", "seed": 5, "prefix": "seq_",
+                      "target": {"half_width": HALF_WIDTH, "looks": 2, "by": ["stage"]}},
+            },
+            "inject": {"workers": 2,
+                       "resources": {"threads": 1, "mem_mb": 2000, "runtime": 10}},
             "analysis": {
                 "rates": {"stage": ["stage"], "fmodel": ["fmodel"]},
                 "resources": {"threads": 1},
@@ -88,15 +100,17 @@ def injection_process(workdir: Path, csv_name: str):
     return None
 
 
-def inject_jobs(output: str) -> list[str]:
-    """Batches of the inject jobs a Snakemake run started."""
-    pattern = r"rule inject:\n(?:[^\n]*\n)*?\s*wildcards: campaign=\w+, batch=(\S+)"
+def inject_jobs(output: str, campaign: str = CAMPAIGN) -> list[str]:
+    """The inject jobs of a campaign that a Snakemake run started."""
+    pattern = rf"rule inject:\n(?:[^\n]*\n)*?\s*wildcards: campaign={campaign}, job=(\S+)"
     return re.findall(pattern, output)
 
 
 def trace_mtimes(workdir: Path) -> dict[str, int]:
+    """Every trace of the campaign (`<job>/<id>.<ext>`) and when it was written."""
     traces = workdir / "results" / CAMPAIGN / "traces"
-    return {p.name: p.stat().st_mtime_ns for p in sorted(traces.glob("*"))}
+    return {f"{p.parent.name}/{p.name}": p.stat().st_mtime_ns
+            for p in sorted(traces.glob("*/*")) if not p.name.startswith(".")}
 
 
 @pytest.fixture(scope="module")
@@ -116,12 +130,12 @@ def campaign(tmp_path_factory):
             env=subprocess_env(),
             cwd=workdir,
         )
-    victim_trace = workdir / "results" / CAMPAIGN / "traces" / f"{VICTIM}.json"
+    victim_trace = workdir / "results" / CAMPAIGN / "traces" / VICTIM_JOB / f"{VICTIM}.json"
     killed = False
     deadline = time.monotonic() + 600
     try:
         while first.poll() is None and time.monotonic() < deadline and not killed:
-            proc = injection_process(workdir, f"{VICTIM}.csv")
+            proc = injection_process(workdir, f"/{CAMPAIGN}/csv/{VICTIM}.csv")
             if proc is not None:
                 time.sleep(1.0)  # let it get going: TensorFlow is starting or training
                 assert not victim_trace.exists(), "the victim finished before it was killed"
@@ -155,25 +169,25 @@ def campaign(tmp_path_factory):
 def test_killed_injection_fails_and_leaves_no_trace(campaign):
     first = campaign["first"]
     assert "Error in rule inject" in first
-    assert f"batch={VICTIM}" in first
+    assert f"job={VICTIM_JOB}" in first
     after = campaign["mtimes_after_kill"]
-    assert f"{VICTIM}.json" not in after and f"{VICTIM}.txt" not in after
-    # --keep-going: every other injection finished, nothing downstream of the hole ran.
-    others = {f"inj_{i:05d}" for i in range(N)} - {VICTIM}
-    assert {Path(name).stem for name in after} == others
+    # The killed job's folder is gone whole; the other job's traces are all there.
+    assert not any(name.startswith(f"{VICTIM_JOB}/") for name in after)
+    assert sorted(after) == [f"inj_00000..inj_00001/inj_0000{i}.{ext}"
+                             for i in (0, 1) for ext in ("json", "txt")]
     assert not campaign["table_after_kill"]
 
 
-def test_rerun_runs_only_the_killed_injection(campaign):
+def test_rerun_runs_only_the_killed_job(campaign):
     second = campaign["second"]
     output = second.stdout + second.stderr
     assert second.returncode == 0, output[-6000:]
-    assert inject_jobs(output) == [VICTIM]
+    assert inject_jobs(output) == [VICTIM_JOB]
     assert not re.search(r"rule (golden|generate):", output)
     after = trace_mtimes(campaign["workdir"])
     for name, mtime in campaign["mtimes_after_kill"].items():
         assert after[name] == mtime, f"{name} was rewritten by the rerun"
-    assert f"{VICTIM}.json" in after and f"{VICTIM}.txt" in after
+    assert f"{VICTIM_JOB}/{VICTIM}.json" in after and f"{VICTIM_JOB}/{VICTIM}.txt" in after
 
 
 def test_final_table_has_every_experiment(campaign):
@@ -194,6 +208,44 @@ def test_final_table_has_every_experiment(campaign):
     assert figures, "no figure was drawn"
 
 
+def _decisions(results: Path) -> list[dict]:
+    rounds = sorted(results.glob("rounds/round_*.json"), key=lambda p: int(p.stem[6:]))
+    return [json.loads(p.read_text()) for p in rounds]
+
+
+def test_sequential_campaign_stops_each_stratum_at_its_target_or_last_look(campaign):
+    results = campaign["workdir"] / "results" / SEQ
+    final = json.loads((results / "sequential.json").read_text())
+    first, last = final["looks"]  # the analysis's schedule for the target
+    assert final["level"] == pytest.approx(1 - 0.05 / 2)
+    decisions = _decisions(results)
+    assert 1 <= len(decisions) <= 2
+    table = pd.read_parquet(results / "results.parquet")
+    assert table["complete"].all() and table["id"].is_unique
+    for stratum in final["strata"]:
+        stage = stratum["key"]["stage"]
+        prefix = "seq_s00_" if stage == "fwrd_inject" else "seq_s01_"
+        ids = sorted(table.loc[table["stage"] == stage, "id"])
+        assert all(i.startswith(prefix) for i in ids)  # each stratum drew its own CSVs
+        assert len(ids) == stratum["n"]
+        reached_first = next(s for s in decisions[0]["strata"]
+                             if s["key"] == stratum["key"])["reached"]
+        # A stratum done after round 1 got no more injections; any other got the last look.
+        assert stratum["n"] == (first if reached_first else last)
+        assert stratum["reached"] == (stratum["half_width"] <= HALF_WIDTH)
+        if not stratum["reached"]:
+            assert stratum["n"] == last
+        k, low, high = (stratum["intervals"]["Masked"][x] for x in ("k", "low", "high"))
+        from analysis.stats import proportion_ci
+
+        assert (low, high) == pytest.approx(
+            proportion_ci(k, stratum["n"], "clopper-pearson", final["level"]))
+    all_done_first = all(s["reached"] for s in decisions[0]["strata"])
+    assert len(decisions) == (1 if all_done_first else 2)
+    assert "Sequential campaign" in (results / "sequential.md").read_text()
+    assert len(pd.read_csv(results / "sequential.csv")) >= 2
+
+
 def test_finished_campaign_has_nothing_to_do(campaign):
     result = run(campaign["workdir"], campaign["config"], "-n")
     assert result.returncode == 0
@@ -205,7 +257,7 @@ def test_report(campaign):
     result = run(workdir, campaign["config"], "--report", "report.html")
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     html = (workdir / "report.html").read_text(errors="replace")
-    assert CAMPAIGN in html
+    assert CAMPAIGN in html and SEQ in html
     assert len(html) > 10_000
 
 

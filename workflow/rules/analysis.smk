@@ -3,27 +3,50 @@
 # one table, e.g. one per workload).
 
 
+rule trace_list:
+    # The trace folders of a result set, one per line, for `fi-analysis collect @<list>`: a
+    # study's thousands of folders would not fit on one shell command line (128 KiB).
+    input:
+        traces=lambda wildcards: result_traces(wildcards.campaign),
+    output:
+        "results/{campaign}/traces.list",
+    log:
+        "logs/trace_list/{campaign}.log",
+    wildcard_constraints:
+        campaign=_regex([*PLAN.campaigns, *PLAN.studies]),
+    run:
+        write_lines(output[0], input.traces)
+
+
 rule collect:
     input:
         traces=lambda wildcards: result_traces(wildcards.campaign),
+        listed="results/{campaign}/traces.list",
         golden=lambda wildcards: result_goldens(wildcards.campaign),
     output:
         table="results/{campaign}/results.parquet",
         curves="results/{campaign}/curves.parquet",
     log:
         "logs/collect/{campaign}.log",
+    wildcard_constraints:
+        campaign=_regex([*PLAN.campaigns, *PLAN.studies]),
     conda:
         "../../envs/analysis.yaml"
-    threads: config["analysis"]["resources"]["threads"]
+    threads: PLAN.config["analysis"]["resources"]["threads"]
     resources:
-        mem_mb=config["analysis"]["resources"]["mem_mb"],
-        runtime=config["analysis"]["resources"]["runtime"],
+        mem_mb=PLAN.config["analysis"]["resources"]["mem_mb"],
+        runtime=PLAN.config["analysis"]["resources"]["runtime"],
     params:
-        thresholds=threshold_args(),
+        args=lambda wildcards, input, output, threads: commands.collect(
+            PLAN,
+            [f"@{input.listed}"],
+            input.golden,
+            output.table,
+            output.curves,
+            threads,
+        ),
     shell:
-        "python -m analysis collect {input.traces} --golden {input.golden} "
-        "--out {output.table} --curves {output.curves} --jobs {threads} "
-        "{params.thresholds} > {log} 2>&1"
+        "python -m analysis collect {params.args:q} > {log:q} 2>&1"
 
 
 rule rates:
@@ -41,20 +64,22 @@ rule rates:
     log:
         "logs/rates/{campaign}/{name}.log",
     wildcard_constraints:
-        name=_regex(config["analysis"]["rates"]),
+        name=_regex(PLAN.config["analysis"]["rates"]),
     conda:
         "../../envs/analysis.yaml"
     resources:
-        mem_mb=config["analysis"]["resources"]["mem_mb"],
-        runtime=config["analysis"]["resources"]["runtime"],
+        mem_mb=PLAN.config["analysis"]["resources"]["mem_mb"],
+        runtime=PLAN.config["analysis"]["resources"]["runtime"],
     params:
-        by=lambda wildcards: ",".join(config["analysis"]["rates"][wildcards.name]),
-        method=config["analysis"]["method"],
-        confidence=config["analysis"]["confidence"],
+        # by, method, confidence: for the report's caption (../report/rates.rst)
+        by=lambda wildcards: ",".join(PLAN.config["analysis"]["rates"][wildcards.name]),
+        method=PLAN.config["analysis"]["method"],
+        confidence=PLAN.config["analysis"]["confidence"],
+        args=lambda wildcards, input, output: commands.rates(
+            PLAN, wildcards.name, input.table, output.csv, output.md
+        ),
     shell:
-        "python -m analysis rates --table {input.table} --by {params.by} "
-        "--out {output.csv} --markdown {output.md} "
-        "--method {params.method} --confidence {params.confidence} > {log} 2>&1"
+        "python -m analysis rates {params.args:q} > {log:q} 2>&1"
 
 
 rule summary:
@@ -73,14 +98,17 @@ rule summary:
     conda:
         "../../envs/analysis.yaml"
     resources:
-        mem_mb=config["analysis"]["resources"]["mem_mb"],
-        runtime=config["analysis"]["resources"]["runtime"],
+        mem_mb=PLAN.config["analysis"]["resources"]["mem_mb"],
+        runtime=PLAN.config["analysis"]["resources"]["runtime"],
     params:
-        by=",".join(config["analysis"]["summary_by"]),
-        confidence=config["analysis"]["confidence"],
+        # by, confidence: for the report's caption (../report/summary.rst)
+        by=",".join(PLAN.config["analysis"]["summary_by"]),
+        confidence=PLAN.config["analysis"]["confidence"],
+        args=lambda wildcards, input, output: commands.summary(
+            PLAN, input.table, output[0]
+        ),
     shell:
-        "python -m analysis summary --table {input.table} --by {params.by} "
-        "--confidence {params.confidence} --out {output} > {log} 2>&1"
+        "python -m analysis summary {params.args:q} > {log:q} 2>&1"
 
 
 rule figures:
@@ -101,13 +129,12 @@ rule figures:
     conda:
         "../../envs/analysis.yaml"
     resources:
-        mem_mb=config["analysis"]["resources"]["mem_mb"],
-        runtime=config["analysis"]["resources"]["runtime"],
+        mem_mb=PLAN.config["analysis"]["resources"]["mem_mb"],
+        runtime=PLAN.config["analysis"]["resources"]["runtime"],
     params:
-        artifact=artifact_traces_arg(),
         captions=figure_captions(),
-        confidence=config["analysis"]["confidence"],
+        args=lambda wildcards, input, output: commands.figures(
+            PLAN, input.table, input.curves, input.golden, output[0], artifact_traces()
+        ),
     shell:
-        "python -m analysis figures --table {input.table} --curves {input.curves} "
-        "--golden {input.golden} --out-dir {output} --confidence {params.confidence} "
-        "{params.artifact} > {log} 2>&1"
+        "python -m analysis figures {params.args:q} > {log:q} 2>&1"

@@ -1,24 +1,24 @@
-# Configuration handling and the helpers the rules share. Everything here runs when Snakemake
-# parses the workflow; nothing imports TensorFlow or fi_core: what the engine knows (workloads,
-# their datasets and seeds, the id width) comes from `fi-core describe --json`, asked once.
+# The configuration, checked once per parse and turned into a plan (workflow/lib/fi_pipeline):
+# the schema, the references between sections, then the verdicts of the engine
+# (`fi-core check-config`) and of the analysis (`fi-analysis check-config`), asked through their
+# command lines with the Python the jobs use. A bad configuration stops here with one line,
+# `config: <json path>: <reason>`, exit status 2: nothing runs. Nothing here imports
+# TensorFlow, fi_core or analysis.
 
-import copy
 import importlib.util
 import json
-import math
 import os
 import re
-import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "lib"))
 
-validate(config, "../schemas/config.schema.yaml", set_default=True)
-# The schema's defaults are shared objects; give every campaign and workload its own copy.
-config.update(copy.deepcopy(dict(config)))
+import fi_pipeline
+from fi_pipeline import commands, rounds
+from fi_pipeline.asking import subprocess_asker
+from fi_pipeline.plan import GENERATED, SEQUENTIAL
 
 # Every rule runs `python -m fi_core` / `python -m analysis` from this checkout, also inside the
 # conda environments of --software-deployment-method conda (which do not install the project).
@@ -34,78 +34,17 @@ os.environ.update(
     PATH=_path,
 )
 
-
-class ConfigError(Exception):
-    """A configuration that the schema accepts but the workflow cannot run."""
-
-
-def _ask_engine():
-    """The engine's facts: `fi-core describe --json`, run with the Python the jobs use."""
-    python = shutil.which("python", path=_path) or sys.executable
-    try:
-        result = subprocess.run(
-            [python, "-m", "fi_core", "describe", "--json"]
-            + [arg for name in config["plugins"] for arg in ("--plugin", name)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    except OSError as err:
-        raise ConfigError(
-            f"cannot run the engine ({python} -m fi_core): {err}"
-        ) from err
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ConfigError(f"fi-core describe failed: {last}")
-    return json.loads(result.stdout)
-
-
-ENGINE = _ask_engine()
-WORKLOADS = config["workloads"]
-CAMPAIGNS = config["campaigns"]
-STUDIES = config["studies"]
-DATASETS = config["datasets"]
-BATCH = config["inject"]["batch"]
-# A batch is the ids that share all but their last DIGITS digits (batch 10: inj_0004 covers
-# inj_00040 .. inj_00049), so one inject job can declare its CSVs' traces as outputs.
-DIGITS = len(str(BATCH)) - 1
-SUFFIXES = [f"{k:0{DIGITS}d}" for k in range(BATCH)] if DIGITS else [""]
-ID_WIDTH = ENGINE["id_width"]
-
-
-def _check_config():
-    for name in config["run"]:
-        if name not in CAMPAIGNS and name not in STUDIES:
-            raise ConfigError(
-                f"run: {name!r} is not defined under campaigns or studies"
-            )
-    for name, spec in WORKLOADS.items():
-        preset = spec.get("preset") or name
-        if preset not in ENGINE["workloads"]:
-            known = ", ".join(ENGINE["workloads"])
-            raise ConfigError(
-                f"workloads.{name}.preset: unknown fi_core workload {preset!r} (known: {known})"
-            )
-    for name, study in STUDIES.items():
-        if name in CAMPAIGNS:
-            raise ConfigError(f"studies.{name}: a campaign has the same name")
-        for campaign in study["campaigns"]:
-            if campaign not in CAMPAIGNS:
-                raise ConfigError(
-                    f"studies.{name}.campaigns: {campaign!r} is not defined under campaigns"
-                )
-    for name, campaign in CAMPAIGNS.items():
-        if campaign["workload"] not in WORKLOADS:
-            raise ConfigError(
-                f"campaigns.{name}.workload: {campaign['workload']!r} is not defined under workloads"
-            )
-        if campaign.get("csv_dir") and not any(Path(campaign["csv_dir"]).glob("*.csv")):
-            raise ConfigError(
-                f"campaigns.{name}.csv_dir: {campaign['csv_dir']!r} is not a folder of CSVs"
-            )
-
-
-_check_config()
+try:
+    PLAN = fi_pipeline.load(
+        config,
+        subprocess_asker(
+            shutil.which("python", path=_path) or sys.executable, env=os.environ
+        ),
+    )
+except fi_pipeline.ConfigError as error:
+    print(error, file=sys.stderr)
+    sys.exit(2)
+config.update(PLAN.config)
 
 
 def _regex(names):
@@ -113,127 +52,66 @@ def _regex(names):
     return "|".join(re.escape(n) for n in sorted(names)) or "(?!)"
 
 
-GENERATED = [c for c in CAMPAIGNS if not CAMPAIGNS[c].get("csv_dir")]
-REPLAYED = [c for c in CAMPAIGNS if CAMPAIGNS[c].get("csv_dir")]
-
+JOB = r"[A-Za-z0-9_-]+\.\.[A-Za-z0-9_-]+"  # <first id>..<last id>
 
 # ---------------------------------------------------------------- workloads and golden runs
 
 
-def workload_preset(workload):
-    return WORKLOADS[workload].get("preset") or workload
-
-
-def preset_facts(workload):
-    """What fi_core says about the workload's preset (dataset, seed, ...)."""
-    return ENGINE["workloads"][workload_preset(workload)]
-
-
-def workload_dataset(workload):
-    spec = WORKLOADS[workload]
+def golden_priority(wildcards):
+    """The golden run whose checkpoints the injections start from runs before the others."""
     return (
-        spec["set"].get("dataset")
-        or spec.get("dataset")
-        or preset_facts(workload)["dataset"]
+        1 if int(wildcards.seed) == PLAN.workloads[wildcards.workload].seeds[0] else 0
     )
 
 
-def golden_seeds(workload):
-    spec = WORKLOADS[workload]
-    first = int(spec["set"].get("seed", preset_facts(workload)["seed"]))
-    runs = spec.get("golden_runs") or config["golden"]["runs"]
-    step = config["golden"]["seed_step"]
-    return [first + k * step for k in range(runs)]
-
-
-def golden_dir(workload, seed=None):
-    seed = golden_seeds(workload)[0] if seed is None else seed
-    return f"results/golden/{workload}/seed_{seed}"
-
-
-def golden_priority(wildcards):
-    """The golden run whose checkpoints the injections start from runs before the others."""
-    return 1 if int(wildcards.seed) == golden_seeds(wildcards.workload)[0] else 0
-
-
-def golden_traces(workload):
-    return [f"{golden_dir(workload, s)}/trace.json" for s in golden_seeds(workload)]
-
-
-def _set_value(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def set_args(workload, **extra):
-    fields = dict(WORKLOADS[workload]["set"], **extra)
-    return " ".join(f"--set {k}={_set_value(v)}" for k, v in fields.items())
-
-
-def dataset_dir(workload):
-    """The folder fi_core gets as --data-dir, or None for an embedded dataset."""
-    dataset = workload_dataset(workload)
-    return f"resources/datasets/{dataset}" if dataset in DATASETS else None
-
-
 def data_input(workload):
-    path = dataset_dir(workload)
-    return [path] if path else []
+    folder = PLAN.workloads[workload].data_dir
+    return [folder] if folder else []
 
 
-def data_arg(workload):
-    path = dataset_dir(workload)
-    return f"--data-dir {path}" if path else ""
+def first_golden_trace(campaign):
+    return PLAN.golden_traces(PLAN.campaigns[campaign].workload)[0]
 
 
-# ---------------------------------------------------------------- campaigns and injection ids
+# ---------------------------------------------------------------- sequential campaigns
 
 
-def sample_size(margin, confidence, population=None):
-    """Injections for a target margin of error (the analysis package's formula)."""
-    try:
-        from analysis.stats import sample_size as _sample_size
-    except ImportError as err:
-        raise ConfigError(
-            "a campaign gives `margin`, which needs analysis.stats.sample_size "
-            f"(install the project: python3 run.py setup): {err}"
-        ) from err
-    return int(_sample_size(margin, confidence, population=population, p=0.5))
+def _decision(campaign, number):
+    """Decision `number` of a sequential campaign (Snakemake makes it first if needed)."""
+    path = checkpoints.decide.get(campaign=campaign, round=number).output.json
+    return json.loads(Path(path).read_text())
 
 
-def campaign_size(campaign):
-    """Injections of a generated campaign: n, or from the margin, rounded up to the batch."""
-    spec = CAMPAIGNS[campaign]
-    if spec.get("n"):
-        n = spec["n"]
-    else:
-        n = sample_size(spec["margin"], spec["confidence"], spec["population"])
-    return BATCH * math.ceil(n / BATCH)
+def decisions(campaign, count=None):
+    """The first `count` decisions of a sequential campaign; all of them when None."""
+    c = PLAN.campaigns[campaign]
+    out = []
+    while count is None or len(out) < count:
+        if count is None and rounds.finished(c.strata, c.schedule, out):
+            break
+        out.append(_decision(campaign, len(out) + 1))
+    return out
 
 
-def campaign_ids(campaign):
-    spec = CAMPAIGNS[campaign]
-    if spec.get("csv_dir"):
-        return sorted(p.stem for p in Path(spec["csv_dir"]).glob("*.csv"))
-    n = campaign_size(campaign)
-    width = max(ID_WIDTH, len(str(n - 1)))
-    return [f"{spec['prefix']}{i:0{width}d}" for i in range(n)]
+def inject_job(wildcards):
+    """The job named by the wildcards; of a sequential campaign, found round by round."""
+    c = PLAN.campaigns[wildcards.campaign]
+    if c.kind != SEQUENTIAL:
+        return PLAN.job(wildcards.campaign, wildcards.job)
+    made = []
+    while True:
+        for job in PLAN.jobs(wildcards.campaign, made):
+            if job.label == wildcards.job:
+                return job
+        if rounds.finished(c.strata, c.schedule, made):
+            return PLAN.job(wildcards.campaign, wildcards.job, made)  # refuses it
+        made.append(_decision(wildcards.campaign, len(made) + 1))
 
 
-def campaign_batches(campaign):
-    ids = campaign_ids(campaign)
-    if DIGITS == 0:
-        return ids
-    return sorted({i[:-DIGITS] for i in ids})
-
-
-def campaign_workload(campaign):
-    return CAMPAIGNS[campaign]["workload"]
-
-
-def trace_files(campaign, ext="json"):
-    return [f"results/{campaign}/traces/{i}.{ext}" for i in campaign_ids(campaign)]
+def round_traces(wildcards):
+    """A decision's input: the traces of its round and of the rounds before."""
+    made = decisions(wildcards.campaign, int(wildcards.round) - 1)
+    return job_dirs(wildcards.campaign, made)
 
 
 # ---------------------------------------------------------------- results: campaigns and studies
@@ -241,44 +119,30 @@ def trace_files(campaign, ext="json"):
 # (for example one per workload) into one table, so that rates and figures compare them.
 
 
-def result_campaigns(name):
-    return STUDIES[name]["campaigns"] if name in STUDIES else [name]
+def job_dirs(campaign, made=None):
+    """The trace folders of a campaign's jobs (of a sequential one: of every round)."""
+    if made is None and PLAN.campaigns[campaign].kind == SEQUENTIAL:
+        made = decisions(campaign)
+    return [
+        f"results/{campaign}/traces/{job.label}"
+        for job in PLAN.jobs(campaign, made or ())
+    ]
 
 
 def result_traces(name):
-    return [path for c in result_campaigns(name) for path in trace_files(c)]
+    return [path for c in PLAN.result_campaigns(name) for path in job_dirs(c)]
 
 
 def result_goldens(name):
-    workloads = dict.fromkeys(campaign_workload(c) for c in result_campaigns(name))
-    return [path for w in workloads for path in golden_traces(w)]
+    workloads = dict.fromkeys(
+        PLAN.campaigns[c].workload for c in PLAN.result_campaigns(name)
+    )
+    return [path for w in workloads for path in PLAN.golden_traces(w)]
 
 
-def generate_args(campaign):
-    """Options of `fi-core generate` for a generated campaign."""
-    spec = CAMPAIGNS[campaign]
-    workload = campaign_workload(campaign)
-    args = [
-        f"--workload {workload_preset(workload)}",
-        set_args(workload),
-        f"--n {campaign_size(campaign)}",
-        f"--seed {spec['seed']}",
-        f"--stages {','.join(spec['stages'])}",
-        f"--min-epoch {spec['min_epoch']}",
-        f"--prefix {spec['prefix']}",
-    ]
-    if spec["fmodels"]:
-        args.append(f"--fmodels {','.join(spec['fmodels'])}")
-    if spec["layers"]:
-        args.append(f"--layers {','.join(spec['layers'])}")
-    if spec["backward_ops"]:
-        args.append(f"--backward-ops {','.join(spec['backward_ops'])}")
-    if spec["all_sites"]:
-        args.append("--all-sites")
-    if spec["value_range"]:
-        lo, hi = spec["value_range"]
-        args.append(f"--value-range {lo!r},{hi!r}")
-    return " ".join(a for a in args if a)
+def write_lines(path, lines):
+    """A list file for `fi-analysis ... @<path>`: one argument per line."""
+    Path(path).write_text("".join(f"{line}\n" for line in lines))
 
 
 def figure_captions():
@@ -290,65 +154,37 @@ def figure_captions():
     return dict(CAPTIONS)
 
 
-def artifact_traces_arg():
-    """--artifact-traces for the figures, when the configured folder exists here."""
-    path = config["analysis"]["artifact_traces"]
-    return f"--artifact-traces {path}" if path and Path(path).is_dir() else ""
+def artifact_traces():
+    """The artifact's traces for the figures, when the configured folder exists here."""
+    path = PLAN.config["analysis"]["artifact_traces"]
+    return path if path and Path(path).is_dir() else None
 
 
 def inject_runtime(wildcards, attempt):
-    """Minutes an inject job may run: per CSV times the batch (more on a retry)."""
-    return config["inject"]["resources"]["runtime"] * BATCH * attempt
-
-
-def replay_runtime(wildcards, attempt):
-    return config["inject"]["resources"]["runtime"] * attempt
-
-
-def plugin_args():
-    """` --plugin MODULE` per configured plugin, quoted (placed right after the subcommand)."""
-    return "".join(f" --plugin {shlex.quote(name)}" for name in config["plugins"])
-
-
-def engine_args():
-    """Options of `fi-core golden` / `fi-core inject` that place the replicas."""
-    engine = config["engine"]
-    args = f"--strategy {engine['strategy']}"
-    if engine["tpu"]:
-        args += f" --tpu {engine['tpu']}"
-    return args
-
-
-def threshold_args():
-    names = {
-        "short_term_steps": "--short-term-steps",
-        "tol_min": "--tol-min",
-        "chance_margin": "--chance-margin",
-        "immediate_backward_steps": "--immediate-backward-steps",
-    }
-    values = config["analysis"]["thresholds"]
-    return " ".join(
-        f"{opt} {values[k]}" for k, opt in names.items() if values[k] is not None
-    )
+    """Minutes an inject job may run: per CSV times its CSVs (more on a retry)."""
+    per_csv = PLAN.config["inject"]["resources"]["runtime"]
+    return per_csv * len(inject_job(wildcards).csvs) * attempt
 
 
 # ---------------------------------------------------------------- targets
 
 
-def campaign_outputs(campaign):
+def campaign_outputs(name):
     outputs = [
-        f"results/{campaign}/results.parquet",
-        f"results/{campaign}/curves.parquet",
-        f"results/{campaign}/summary.md",
-        f"results/{campaign}/figures",
+        f"results/{name}/results.parquet",
+        f"results/{name}/curves.parquet",
+        f"results/{name}/summary.md",
+        f"results/{name}/figures",
     ]
-    for name in config["analysis"]["rates"]:
+    for table in PLAN.config["analysis"]["rates"]:
         outputs += [
-            f"results/{campaign}/rates/{name}.csv",
-            f"results/{campaign}/rates/{name}.md",
+            f"results/{name}/rates/{table}.csv",
+            f"results/{name}/rates/{table}.md",
         ]
+    if name in PLAN.campaigns and PLAN.campaigns[name].kind == SEQUENTIAL:
+        outputs += [f"results/{name}/sequential.{ext}" for ext in ("json", "csv", "md")]
     return outputs
 
 
 def all_outputs():
-    return [path for name in config["run"] for path in campaign_outputs(name)]
+    return [path for name in PLAN.config["run"] for path in campaign_outputs(name)]

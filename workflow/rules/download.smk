@@ -9,10 +9,10 @@ rule download:
     log:
         "logs/download/{dataset}.log",
     wildcard_constraints:
-        dataset=_regex(DATASETS),
+        dataset=_regex(PLAN.config["datasets"]),
     conda:
         "../../envs/download.yaml"
     params:
-        spec=lambda wildcards: DATASETS[wildcards.dataset],
+        spec=lambda wildcards: PLAN.config["datasets"][wildcards.dataset],
     script:
         "../scripts/download.py"

@@ -14,26 +14,26 @@ rule golden:
     benchmark:
         "results/benchmarks/golden/{workload}/seed_{seed}.tsv"
     wildcard_constraints:
-        workload=_regex(WORKLOADS),
+        workload=_regex(PLAN.workloads),
         seed=r"\d+",
     priority: golden_priority
     conda:
         "../../envs/fi_core.yaml"
-    threads: config["golden"]["resources"]["threads"]
+    threads: PLAN.config["golden"]["resources"]["threads"]
     resources:
-        mem_mb=config["golden"]["resources"]["mem_mb"],
-        runtime=config["golden"]["resources"]["runtime"],
-        gpu=config["golden"]["resources"]["gpu"],
-        tpu=config["golden"]["resources"]["tpu"],
+        mem_mb=PLAN.config["golden"]["resources"]["mem_mb"],
+        runtime=PLAN.config["golden"]["resources"]["runtime"],
+        gpu=PLAN.config["golden"]["resources"]["gpu"],
+        tpu=PLAN.config["golden"]["resources"]["tpu"],
     params:
         out="results/golden/{workload}/seed_{seed}",
-        preset=lambda wildcards: workload_preset(wildcards.workload),
-        sets=lambda wildcards: set_args(wildcards.workload, seed=wildcards.seed),
-        data=lambda wildcards: data_arg(wildcards.workload),
-        engine=engine_args(),
-        plugins=plugin_args(),
+        args=lambda wildcards: commands.golden(
+            PLAN,
+            wildcards.workload,
+            int(wildcards.seed),
+            f"results/golden/{wildcards.workload}/seed_{wildcards.seed}",
+        ),
     shell:
-        "rm -rf {params.out} && mkdir -p {params.out} && "
+        "rm -rf {params.out:q} && mkdir -p {params.out:q} && "
         "TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS={threads} "
-        "python -m fi_core golden{params.plugins} --workload {params.preset} {params.sets} "
-        "--out {params.out} {params.data} {params.engine} > {log} 2>&1"
+        "python -m fi_core golden {params.args:q} > {log:q} 2>&1"

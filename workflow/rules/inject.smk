@@ -1,82 +1,38 @@
-# Injection runs. One job per batch of CSVs (inject.batch), so TensorFlow's start-up and tracing
-# are paid once per batch; each CSV gives results/<campaign>/traces/<id>.{txt,json}, written
-# atomically by fi_core. A run that diverges to INF/NaN is a result (exit 0); a crash, kill or
-# preemption fails the job, Snakemake removes its outputs, and the same command reruns it.
+# Injection runs. A job is a run of consecutive ids of one campaign (inject.batch CSVs, or the
+# campaign split into inject.workers jobs), replayed in one `fi-core inject` process so that
+# TensorFlow starts and traces once per job. Its traces go into one folder,
+# results/<campaign>/traces/<first id>..<last id>/, the job's output: a run that diverges to
+# INF/NaN is a result (exit 0); a crash, kill or preemption fails the job, Snakemake removes
+# its folder, and the same command reruns that job only. Generated, replayed (csv_dir) and
+# sequential campaigns all run through this one rule.
 
 
 rule inject:
     input:
-        csv="results/{campaign}/csv",
-        golden=lambda wildcards: golden_traces(campaign_workload(wildcards.campaign))[0],
-        data=lambda wildcards: data_input(campaign_workload(wildcards.campaign)),
+        csv=lambda wildcards: inject_job(wildcards).inputs,
+        golden=lambda wildcards: first_golden_trace(wildcards.campaign),
+        data=lambda wildcards: data_input(PLAN.campaigns[wildcards.campaign].workload),
     output:
-        json=expand(
-            "results/{{campaign}}/traces/{{batch}}{suffix}.json", suffix=SUFFIXES
-        ),
-        text=expand(
-            "results/{{campaign}}/traces/{{batch}}{suffix}.txt", suffix=SUFFIXES
-        ),
+        directory("results/{campaign}/traces/{job}"),
     log:
-        "logs/inject/{campaign}/{batch}.log",
+        "logs/inject/{campaign}/{job}.log",
     benchmark:
-        "results/benchmarks/inject/{campaign}/{batch}.tsv"
+        "results/benchmarks/inject/{campaign}/{job}.tsv"
     wildcard_constraints:
-        campaign=_regex(GENERATED),
-        batch="[^/]+",
+        campaign=_regex(PLAN.campaigns),
+        job=JOB,
     conda:
         "../../envs/fi_core.yaml"
-    threads: config["inject"]["resources"]["threads"]
+    threads: PLAN.config["inject"]["resources"]["threads"]
     resources:
-        mem_mb=config["inject"]["resources"]["mem_mb"],
+        mem_mb=PLAN.config["inject"]["resources"]["mem_mb"],
         runtime=inject_runtime,
-        gpu=config["inject"]["resources"]["gpu"],
-        tpu=config["inject"]["resources"]["tpu"],
+        gpu=PLAN.config["inject"]["resources"]["gpu"],
+        tpu=PLAN.config["inject"]["resources"]["tpu"],
     params:
-        files=lambda wildcards: " ".join(
-            f"--file results/{wildcards.campaign}/csv/{wildcards.batch}{s}.csv"
-            for s in SUFFIXES
+        args=lambda wildcards, output: commands.inject(
+            PLAN, wildcards.campaign, inject_job(wildcards), output[0]
         ),
-        golden=lambda wildcards: golden_dir(campaign_workload(wildcards.campaign)),
-        data=lambda wildcards: data_arg(campaign_workload(wildcards.campaign)),
-        out="results/{campaign}/traces",
-        engine=engine_args(),
-        plugins=plugin_args(),
     shell:
         "TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS={threads} "
-        "python -m fi_core inject{params.plugins} {params.files} --golden {params.golden} "
-        "--out-dir {params.out} {params.data} {params.engine} > {log} 2>&1"
-
-
-rule replay:
-    input:
-        csv=lambda wildcards: f"{CAMPAIGNS[wildcards.campaign]['csv_dir']}/{wildcards.id}.csv",
-        golden=lambda wildcards: golden_traces(campaign_workload(wildcards.campaign))[0],
-        data=lambda wildcards: data_input(campaign_workload(wildcards.campaign)),
-    output:
-        json="results/{campaign}/traces/{id}.json",
-        text="results/{campaign}/traces/{id}.txt",
-    log:
-        "logs/replay/{campaign}/{id}.log",
-    benchmark:
-        "results/benchmarks/replay/{campaign}/{id}.tsv"
-    wildcard_constraints:
-        campaign=_regex(REPLAYED),
-        id="[^/]+",
-    conda:
-        "../../envs/fi_core.yaml"
-    threads: config["inject"]["resources"]["threads"]
-    resources:
-        mem_mb=config["inject"]["resources"]["mem_mb"],
-        runtime=replay_runtime,
-        gpu=config["inject"]["resources"]["gpu"],
-        tpu=config["inject"]["resources"]["tpu"],
-    params:
-        golden=lambda wildcards: golden_dir(campaign_workload(wildcards.campaign)),
-        data=lambda wildcards: data_arg(campaign_workload(wildcards.campaign)),
-        out="results/{campaign}/traces",
-        engine=engine_args(),
-        plugins=plugin_args(),
-    shell:
-        "TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 OMP_NUM_THREADS={threads} "
-        "python -m fi_core inject{params.plugins} --file {input.csv} --golden {params.golden} "
-        "--out-dir {params.out} {params.data} {params.engine} > {log} 2>&1"
+        "python -m fi_core inject {params.args:q} > {log:q} 2>&1"

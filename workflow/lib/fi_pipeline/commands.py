@@ -1,0 +1,141 @@
+"""The arguments of every command the rules run, as lists of strings.
+
+The rules pass them with Snakemake's `{params.args:q}`, which quotes each element for the shell,
+so no value from the configuration, a CSV's name or a wildcard is ever read by the shell as
+anything but one argument. Values are also checked (schema, engine, analysis) before they get
+here; the quoting does not rely on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fi_pipeline import rounds
+from fi_pipeline.jobs import Job
+from fi_pipeline.plan import Plan
+
+_THRESHOLDS = {
+    "short_term_steps": "--short-term-steps",
+    "tol_min": "--tol-min",
+    "chance_margin": "--chance-margin",
+    "immediate_backward_steps": "--immediate-backward-steps",
+}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _pairs(option: str, items: Iterable[str]) -> list[str]:
+    return [arg for item in items for arg in (option, item)]
+
+
+def set_args(overrides: Mapping[str, Any], **extra: Any) -> list[str]:
+    fields = dict(overrides, **extra)
+    return _pairs("--set", [f"{k}={_value(v)}" for k, v in fields.items()])
+
+
+def engine_args(plan: Plan) -> list[str]:
+    """Where fi_core runs the replicas of golden and injection runs."""
+    engine = plan.config["engine"]
+    return ["--strategy", engine["strategy"], *(["--tpu", engine["tpu"]] if engine["tpu"] else [])]
+
+
+def data_args(plan: Plan, workload: str) -> list[str]:
+    folder = plan.workloads[workload].data_dir
+    return ["--data-dir", folder] if folder else []
+
+
+def plugin_args(plan: Plan) -> list[str]:
+    """`--plugin MODULE` per configured plugin: every fi_core command imports them first."""
+    return _pairs("--plugin", plan.config["plugins"])
+
+
+def golden(plan: Plan, workload: str, seed: int, out: str) -> list[str]:
+    w = plan.workloads[workload]
+    return [*plugin_args(plan), "--workload", w.preset, *set_args(w.overrides, seed=seed),
+            "--out", out, *data_args(plan, workload), *engine_args(plan)]
+
+
+def generate(plan: Plan, campaign: str, out: str, stratum: rounds.Stratum | None = None,
+             n: int | None = None) -> list[str]:
+    """`fi-core generate` of a campaign, or of one stratum of a sequential campaign."""
+    c = plan.campaigns[campaign]
+    spec, w = c.spec, plan.workloads[c.workload]
+    stages = stratum.stages if stratum else spec["stages"]
+    fmodels = (stratum.fmodels if stratum else spec["fmodels"]) or None
+    args = [*plugin_args(plan), "--workload", w.preset, *set_args(w.overrides),
+            "--n", str(n if n is not None else c.n),
+            "--seed", str(stratum.seed if stratum else spec["seed"]),
+            "--stages", ",".join(stages), "--min-epoch", str(spec["min_epoch"]),
+            "--prefix", stratum.prefix if stratum else spec["prefix"]]
+    if fmodels:
+        args += ["--fmodels", ",".join(fmodels)]
+    if spec["layers"]:
+        args += ["--layers", ",".join(spec["layers"])]
+    if spec["backward_ops"]:
+        args += ["--backward-ops", ",".join(spec["backward_ops"])]
+    if spec["all_sites"]:
+        args.append("--all-sites")
+    if spec["value_range"]:
+        low, high = spec["value_range"]
+        args += ["--value-range", f"{float(low)!r},{float(high)!r}"]
+    return [*args, "--out", out]
+
+
+def inject(plan: Plan, campaign: str, job: Job, out: str) -> list[str]:
+    workload = plan.campaigns[campaign].workload
+    return [*plugin_args(plan), *_pairs("--file", job.csvs),
+            "--golden", plan.golden_dir(workload), "--out-dir", out,
+            *data_args(plan, workload), *engine_args(plan)]
+
+
+def thresholds(plan: Plan) -> list[str]:
+    values = plan.config["analysis"]["thresholds"]
+    return [arg for key, option in _THRESHOLDS.items() if values[key] is not None
+            for arg in (option, _value(values[key]))]
+
+
+def collect(plan: Plan, traces: Iterable[str], goldens: Iterable[str], table: str,
+            curves: str | None, jobs: int) -> list[str]:
+    args = [*traces, "--golden", *goldens, "--out", table]
+    if curves:
+        args += ["--curves", curves]
+    return [*args, "--jobs", str(jobs), *thresholds(plan)]
+
+
+def rates(plan: Plan, name: str, table: str, csv: str, markdown: str) -> list[str]:
+    analysis = plan.config["analysis"]
+    return ["--table", table, "--by", ",".join(analysis["rates"][name]), "--out", csv,
+            "--markdown", markdown, "--method", analysis["method"],
+            "--confidence", _value(analysis["confidence"])]
+
+
+def summary(plan: Plan, table: str, out: str) -> list[str]:
+    analysis = plan.config["analysis"]
+    return ["--table", table, "--by", ",".join(analysis["summary_by"]),
+            "--confidence", _value(analysis["confidence"]), "--out", out]
+
+
+def figures(plan: Plan, table: str, curves: str, goldens: Iterable[str], out: str,
+            artifact_traces: str | None) -> list[str]:
+    args = ["--table", table, "--curves", curves, "--golden", *goldens, "--out-dir", out,
+            "--confidence", _value(plan.config["analysis"]["confidence"])]
+    return [*args, "--artifact-traces", artifact_traces] if artifact_traces else args
+
+
+def sequential(plan: Plan, campaign: str, table: str, out: str, csv: str | None = None,
+               markdown: str | None = None) -> list[str]:
+    target = plan.campaigns[campaign].spec["target"]
+    args = ["--table", table, "--by", ",".join(target["by"]),
+            "--half-width", _value(target["half_width"]),
+            "--confidence", _value(target["confidence"]), "--looks", str(target["looks"]),
+            "--out", out]
+    if csv:
+        args += ["--csv", csv]
+    if markdown:
+        args += ["--markdown", markdown]
+    return args
