@@ -1,5 +1,5 @@
-"""Command line: `python -m fi_core {golden,generate,inject,validate,sites,describe}` (also
-`fi-core`)."""
+"""Command line: `python -m fi_core {golden,generate,inject,observe,validate,sites,describe}`
+(also `fi-core`)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,15 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tpu", default=None, help="TPU name for --strategy tpu")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's start-up notices (also FI_CORE_VERBOSE=1)")
+
+
+def _add_mitigation(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    from fi_core.mitigation import presets
+
+    parser.add_argument("--mitigation", default=None if required else presets.NONE,
+                        required=required, metavar="PRESET",
+                        help=f"detectors and recovery ({', '.join(presets.names())}; "
+                             "docs/mitigation.md)" + ("" if required else "; default none"))
 
 
 def _plugin_option() -> argparse.ArgumentParser:
@@ -98,7 +107,23 @@ def parser() -> argparse.ArgumentParser:
     inject.add_argument("--no-early-exit", dest="early_exit", action="store_false",
                         help="train every run to its end, even when its state is back to the "
                              "golden run's")
+    _add_mitigation(inject)
+    inject.add_argument("--mitigation-mode", default="active", choices=("active", "observe"),
+                        help="active (default): the preset recovers; observe: it only records")
+    inject.add_argument("--observed", type=Path, default=None, metavar="JSON",
+                        help="an observe run of the same preset on this golden run: its "
+                             "detectors' running state primes every run")
     _add_runtime(inject)
+
+    observe = commands.add_parser(
+        "observe", parents=common,
+        help="replay a golden run's training with a preset's detectors observing (false "
+             "positives)")
+    observe.add_argument("--golden", type=Path, required=True, help="folder of the golden run")
+    _add_mitigation(observe, required=True)
+    observe.add_argument("--out-dir", type=Path, required=True,
+                         help="writes <golden folder name>.txt and .json here")
+    _add_runtime(observe)
 
     validate = commands.add_parser("validate", parents=common,
                                    help="check CSVs against their workloads")
@@ -180,13 +205,21 @@ def _generate(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     """Check everything the user gave before TensorFlow starts, then train."""
     from fi_core import golden, injection
+    from fi_core.mitigation import priming
 
-    hits = []
+    hits, mitigation = [], None
     if args.command == "golden":
         config = workloads.resolve(args.workload, _overrides(args.set), "--set")
+    elif args.command == "observe":
+        config = golden.read_golden(args.golden)[1]
+        mitigation = priming.setting(args.mitigation, "observe")
+        if mitigation is None:
+            raise BadInput("--mitigation", args.mitigation, "observe needs a preset to observe")
     else:
         hits = injection.parse_all(args.files)
         config = golden.check_against_golden(hits, args.golden)
+        mitigation = priming.setting(args.mitigation, args.mitigation_mode, args.observed,
+                                     args.golden)
     from fi_core import tf_setup
 
     tf_setup.start(args.verbose)
@@ -195,10 +228,12 @@ def _train(args: argparse.Namespace) -> int:
     strategy = replicas.make(args.strategy, config.replicas, args.tpu)
     if args.command == "golden":
         runs.golden(args.workload, config, args.out, args.data_dir, strategy)
+    elif args.command == "observe":
+        runs.observe(args.golden, mitigation, args.out_dir, args.data_dir, strategy)
     else:
         step = args.injection_step or ("traced" if args.strategy == "tpu" else "eager")
         runs.replay(hits, config, args.golden, args.out_dir, args.data_dir, strategy,
-                    injection_step=step, early_exit=args.early_exit)
+                    injection_step=step, early_exit=args.early_exit, mitigation=mitigation)
     return 0
 
 
