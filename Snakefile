@@ -11,6 +11,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/golden.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/inject.smk"
+include: "workflow/rules/mitigation.smk"
 include: "workflow/rules/analysis.smk"
 
 

@@ -13,7 +13,8 @@ each preset other than `none` gets one row:
   preset observing (`fi-core observe`), with the exact one-sided upper confidence bound of
   false positives per step;
 - detections, the median latency from the injection to the first detection, and the overhead:
-  seconds per trained step with the preset over seconds per trained step without.
+  the time of a fault-free step with the preset (its observe runs: probes, decisions and
+  snapshots included) over the time of a step without (the observe runs of the baseline).
 
 Only complete runs count (an incomplete run on either side leaves its pair out, counted).
 """
@@ -62,13 +63,6 @@ TABLE_COLUMNS = [
     "rollbacks",
     "unrecovered",
     "steps_reexecuted",
-    "steps_trained",
-    "wall_time_s",
-    "start_epoch",
-    "epochs",
-    "steps_per_epoch",
-    "rejoined_epoch",
-    "first_nonfinite_global_step",
 ]
 
 COLUMNS = [
@@ -104,17 +98,24 @@ COLUMNS = [
 
 @dataclass(frozen=True)
 class GoldenObservations:
-    """False positives of one preset on the fault-free runs replayed with it observing."""
+    """One preset on the fault-free runs replayed with it observing: its false positives, and
+    the time of a step (summed over the runs that recorded it)."""
 
     runs: int
     flagged_steps: int
     steps: int
+    step_seconds: float = 0.0
+    timed_steps: int = 0
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.step_seconds / self.timed_steps if self.timed_steps else float("nan")
 
 
 def observations(traces: Sequence[Trace]) -> dict[str, GoldenObservations]:
-    """Per preset, the flagged steps (false positives) and steps of its observe runs. A trace
-    that is not a complete golden run with a mitigation recorded is refused."""
-    by_preset: dict[str, list[tuple[int, int]]] = {}
+    """Per preset, the flagged steps (false positives), steps and step time of its observe runs.
+    A trace that is not a complete golden run with a mitigation recorded is refused."""
+    by_preset: dict[str, list[tuple[int, int, float, int]]] = {}
     for trace in traces:
         if not trace.complete:
             raise InputError(trace.path, None, f"incomplete: {trace.problem_summary()}")
@@ -128,34 +129,12 @@ def observations(traces: Sequence[Trace]) -> dict[str, GoldenObservations]:
         steps = found.steps_trained
         if steps is None:
             steps = int(trace.curves.step_loss.size) if trace.curves is not None else 0
-        by_preset.setdefault(trace.mitigation, []).append((found.flagged_steps, steps))
+        timed = (found.step_seconds or 0.0, found.timed_steps or 0)
+        by_preset.setdefault(trace.mitigation, []).append((found.flagged_steps, steps, *timed))
     return {
-        preset: GoldenObservations(len(runs), sum(f for f, _ in runs), sum(s for _, s in runs))
+        preset: GoldenObservations(len(runs), *(sum(run[i] for run in runs) for i in range(4)))
         for preset, runs in by_preset.items()
     }
-
-
-def _trained_steps(df: pd.DataFrame) -> pd.Series:
-    """Steps each run trained: recorded by a mitigation, else from where it started and ended
-    (the end of training, the first non-finite loss, or the epoch it rejoined the golden run)."""
-    spe = df["steps_per_epoch"].astype("float64")
-    start = df["start_epoch"].astype("float64") * spe
-    end = df["epochs"].astype("float64") * spe
-    rejoined = (df["rejoined_epoch"].astype("float64") + 1.0) * spe
-    nonfinite = df["first_nonfinite_global_step"].astype("float64") + 1.0
-    end = end.where(rejoined.isna(), rejoined).where(nonfinite.isna(), nonfinite)
-    derived = end - start
-    recorded = df["steps_trained"].astype("float64")
-    return recorded.where(recorded.notna(), derived)
-
-
-def _seconds_per_step(runs: pd.DataFrame) -> float:
-    steps = _trained_steps(runs)
-    seconds = runs["wall_time_s"].astype("float64")
-    ok = steps.notna() & seconds.notna() & (steps > 0)
-    if not ok.any():
-        return float("nan")
-    return float(seconds[ok].sum() / steps[ok].sum())
 
 
 def _coverage(recovered: int, unexpected: int, confidence: float) -> tuple[float, float, float]:
@@ -186,8 +165,10 @@ def preset_row(
     golden: GoldenObservations | None,
     confidence: float = 0.95,
     baseline: str = NO_MITIGATION,
+    plain: GoldenObservations | None = None,
 ) -> dict[str, object]:
-    """The row of one preset (see the module docstring)."""
+    """The row of one preset (see the module docstring); `golden` and `plain`: the observe runs
+    of the preset and of the baseline."""
     merged = pairs(df, preset, baseline)
     complete = merged["complete_without"].astype(bool) & merged["complete_with"].astype(bool)
     both = merged[complete]
@@ -243,8 +224,8 @@ def preset_row(
         )
     else:
         row.update(false_positive_steps=None, golden_steps=0, fp_rate_high=float("nan"))
-    base = df[(df["mitigation"] == baseline) & df["complete"].astype(bool)]
-    row["overhead_ratio"] = _seconds_per_step(runs) / _seconds_per_step(base)
+    timed = golden is not None and plain is not None
+    row["overhead_ratio"] = golden.seconds_per_step / plain.seconds_per_step if timed else np.nan
     return row
 
 
@@ -266,14 +247,17 @@ def mitigation_table(
         raise InputError(
             "table", "mitigation", f"only runs with mitigation {baseline!r}: nothing to compare"
         )
-    unknown = sorted(set(golden) - set(presets))
+    unknown = sorted(set(golden) - {*presets, baseline})
     if unknown:
         raise InputError(
             "--observe",
             None,
             f"observe runs of preset {unknown[0]!r}, which has no injection runs in the table",
         )
-    rows = [preset_row(df, p, golden.get(p), confidence, baseline) for p in presets]
+    rows = [
+        preset_row(df, p, golden.get(p), confidence, baseline, golden.get(baseline))
+        for p in presets
+    ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

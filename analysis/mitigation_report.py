@@ -83,8 +83,8 @@ def mitigation_markdown(
         f"test on the discordant pairs). False positives: steps at which a detector fired in "
         f"the golden runs replayed with the preset observing; bound: exact one-sided {level} "
         f"upper bound per step. Latency: steps from the injection to the first detection "
-        f"(median over the runs with one). Overhead: seconds per trained step with the "
-        f"preset over seconds per trained step without.",
+        f"(median over the runs with one). Overhead: time of a fault-free step with the "
+        f"preset (its observe runs: probes, decisions, snapshots) over one without.",
         "",
         *_md_table(
             [

@@ -103,8 +103,12 @@ def _detections(mitigation: dict[str, Any], inj: Injection | None) -> Detections
         found.steps_reexecuted += int(entry.get("steps_reexecuted", 0))
         flagged.add((int(entry["epoch"]), int(entry["step"]), entry.get("at", "step")))
     found.flagged_steps = len(flagged)
-    trained = (mitigation.get("totals") or {}).get("steps_trained")
+    totals = mitigation.get("totals") or {}
+    trained = totals.get("steps_trained")
     found.steps_trained = None if trained is None else int(trained)
+    if totals.get("step_seconds") is not None and totals.get("timed_steps") is not None:
+        found.step_seconds = float(totals["step_seconds"])
+        found.timed_steps = int(totals["timed_steps"])
     return found
 
 

@@ -169,6 +169,8 @@ class Detections:
     unrecovered: int = 0  # ... that found no snapshot left to roll back to
     steps_reexecuted: int = 0
     steps_trained: int | None = None  # JSON traces: steps the run trained, re-executions included
+    step_seconds: float | None = None  # JSON traces: wall time of the timed steps (not the first)
+    timed_steps: int | None = None
 
     def add(
         self, epoch: int, step: int, injection: tuple[int, int] | None, action: str, new_event: bool

@@ -212,9 +212,7 @@ def _train(args: argparse.Namespace) -> int:
         config = workloads.resolve(args.workload, _overrides(args.set), "--set")
     elif args.command == "observe":
         config = golden.read_golden(args.golden)[1]
-        mitigation = priming.setting(args.mitigation, "observe")
-        if mitigation is None:
-            raise BadInput("--mitigation", args.mitigation, "observe needs a preset to observe")
+        mitigation = priming.observing(args.mitigation)
     else:
         hits = injection.parse_all(args.files)
         config = golden.check_against_golden(hits, args.golden)

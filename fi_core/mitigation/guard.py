@@ -96,20 +96,23 @@ class Guard:
         self.spe = trace.config.steps_per_epoch
         self.names = {d.name: d.names(trainer) for d in self.detectors}
         self.states = {d.name: dict((states or {}).get(d.name, {})) for d in self.detectors}
-        rollback = mode == "active" and instruments.state is not None
+        # Observe runs take the snapshots too (never restored): their cost is the preset's.
         self.ring = (SnapshotRing(instruments.state, self.preset.every, self.preset.depth)
-                     if rollback else None)
+                     if instruments.state is not None else None)
         self.detections: list[dict[str, Any]] = []
         self.epoch_states: dict[str, dict[str, State]] = {}
         self.recovery: _Recovery | None = None
         self.steps_trained = 0
         self.events = 0  # detection events: the detectors that fired after one step, together
+        self._mark: float | None = None  # when the last timed interval ended
+        self.step_seconds, self.timed_steps = 0.0, 0
 
     # ----------------------------------------------------------------- the loop's hook
     def begin(self, position: int) -> None:
         """The run starts at global step `position` (a snapshot of the state it starts from)."""
         self.trace.mitigation_header(self.preset.name, self.mode)
         self._snapshot(position, force=True)
+        self._mark = None  # the run's first step is not timed (it may include tracing)
 
     def after_step(self, epoch: int, step: int, result: StepResult) -> int | None:
         """After a training step: the global step to resume from (a rollback), or None."""
@@ -117,19 +120,35 @@ class Guard:
         self.steps_trained += 1
         found = self._judge(Observation(loss=result.loss, probes=result.probes))
         if found:
-            return self._act(epoch, step, position, found, evaluation=False)
-        self._progress(position)
-        self._snapshot(position + 1)
-        return None
+            resume = self._act(epoch, step, position, found, evaluation=False)
+        else:
+            resume = None
+            self._progress(position)
+            self._snapshot(position + 1)
+        self._time(counted=resume is None)
+        return resume
 
     def after_evaluation(self, epoch: int, test_loss: float) -> int | None:
         """After the evaluation at the end of `epoch`: the global step to resume from, or None."""
         position = (epoch + 1) * self.spe - 1
         found = self._judge(Observation(test_loss=test_loss))
+        resume = None
         if found:
-            return self._act(epoch, self.spe - 1, position, found, evaluation=True)
-        self.epoch_states[str(epoch)] = copy.deepcopy(self.states)
-        return None
+            resume = self._act(epoch, self.spe - 1, position, found, evaluation=True)
+        else:
+            self.epoch_states[str(epoch)] = copy.deepcopy(self.states)
+        self._time(counted=False)  # evaluations are not steps
+        return resume
+
+    def _time(self, counted: bool) -> None:
+        """Step time as a fault-free run pays it: from the end of the last hook call to the end
+        of this one (the step, its probes, the decision, a snapshot); evaluations, restores and
+        the run's first step are left out."""
+        now = time.perf_counter()
+        if counted and self._mark is not None:
+            self.step_seconds += now - self._mark
+            self.timed_steps += 1
+        self._mark = now
 
     # ----------------------------------------------------------------- deciding
     def _judge(self, seen: Observation) -> list[Finding]:
@@ -244,6 +263,7 @@ class Guard:
                 "steps_trained": self.steps_trained,
                 "snapshots": self.ring.taken if self.ring else 0,
                 "snapshot_seconds": round(self.ring.seconds, 6) if self.ring else 0.0,
+                "step_seconds": round(self.step_seconds, 6), "timed_steps": self.timed_steps,
             },
         }
         if self.mode == "observe":

@@ -54,6 +54,14 @@ def setting(name: str, mode: str = "active", observed: Path | None = None,
     return Setting(preset, mode, states)
 
 
+def observing(name: str) -> Setting:
+    """The setting of an observe run; `none` too (the plain step, timed: the baseline of the
+    presets' overhead)."""
+    if name not in PRESETS:
+        raise BadInput("--mitigation", name, f"unknown preset (known: {', '.join(PRESETS)})")
+    return Setting(PRESETS[name], "observe")
+
+
 def _read(path: Path) -> dict[str, Any]:
     source = str(path)
     try:

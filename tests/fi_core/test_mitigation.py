@@ -258,8 +258,8 @@ def test_bad_mitigation_input_is_one_line_and_exit_2(micro_golden, observed, tmp
         ([*base, "--mitigation", "guard", "--observed", str(micro_golden / "trace.json")],
          f"{micro_golden / 'trace.json'}: mitigation: not an observe run"),
         ([*base, "--observed", str(observed)], f"--observed: {observed}: given without"),
-        (["observe", "--golden", str(micro_golden), "--mitigation", "none", "--out-dir",
-          str(out)], "--mitigation: none: observe needs a preset"),
+        (["observe", "--golden", str(micro_golden), "--mitigation", "magic", "--out-dir",
+          str(out)], "--mitigation: magic: unknown preset"),
     ]
     for argv, expected in cases:
         assert cli.main(argv) == 2

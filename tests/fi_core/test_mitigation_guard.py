@@ -175,7 +175,8 @@ def test_observe_mode_records_and_changes_nothing(clean):
     assert [(d["action"], d["resume"]) for d in guard.detections] == [("none", None)]
     assert trainer.trained == list(range(10, 30))
     record = guard.record()
-    assert record["totals"]["snapshots"] == 0 and record["mode"] == "observe"
+    assert record["mode"] == "observe" and record["totals"]["rollbacks"] == 0
+    assert record["totals"]["snapshots"] == 8  # taken as an active run would (their cost)
     # Running states at every epoch end, to prime injection runs.
     assert sorted(record["states"]) == ["1", "2"]
     assert record["states"]["1"]["negative_loss"]["passed"] == 9.0

@@ -233,7 +233,9 @@ def campaign_workload(campaign):
 
 
 def trace_files(campaign, ext="json"):
-    return [f"results/{campaign}/traces/{i}.{ext}" for i in campaign_ids(campaign)]
+    """The campaign's traces (with a `mitigation:` key, those without mitigation)."""
+    folder = "traces/none" if CAMPAIGNS[campaign].get("mitigation") else "traces"
+    return [f"results/{campaign}/{folder}/{i}.{ext}" for i in campaign_ids(campaign)]
 
 
 # ---------------------------------------------------------------- results: campaigns and studies
@@ -347,7 +349,7 @@ def campaign_outputs(campaign):
             f"results/{campaign}/rates/{name}.csv",
             f"results/{campaign}/rates/{name}.md",
         ]
-    return outputs
+    return outputs + mitigation_outputs(campaign)  # mitigation_common.smk
 
 
 def all_outputs():
