@@ -262,3 +262,18 @@ def test_text_rollback_lines_give_the_committed_history(campaign, tmp_path):
         + "\n"
     )
     assert "malformed mitigation line" in parse_text(str(bad)).problems[0]
+
+
+def test_status_counts_every_csv_once_per_preset(campaign, table):
+    """`fi-analysis status` of a mitigation campaign (traces/<preset>/): planned runs are the
+    CSVs times the presets, and the provisional rates are per preset."""
+    from analysis.campaign_status import campaign_status
+
+    (campaign.root / "csv").mkdir()
+    for i in range(12):
+        (campaign.root / "csv" / f"inj_{i:02d}.csv").write_text("model,resnet18\n")
+    status = campaign_status(str(campaign.root), golden=[str(campaign.golden_path)])
+    assert (status.planned, status.done, status.remaining) == (36, 36, 0)
+    assert status.by == ["mitigation", "stage"]
+    groups = set(status.rates["group"])
+    assert {"none, fwrd_inject", "paper, fwrd_inject", "skip, fwrd_inject"} <= groups
