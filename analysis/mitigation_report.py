@@ -41,7 +41,7 @@ def _cell(k: int, n: int, rate: float, low: float, high: float) -> str:
 
 
 def _number(value: object, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or pd.isna(value):
         return "n/a"
     if isinstance(value, float):
         return f"{value:.{digits}g}"
@@ -134,10 +134,10 @@ def mitigation_markdown(
         + ".",
     ]
     for preset, frame in examples.items():
-        lines += ["", f"## Runs `{preset}` did not bring back to Masked (first {len(frame)})", ""]
         if frame.empty:
-            lines.append("None.")
+            lines += ["", f"## Runs `{preset}` did not bring back to Masked: none", ""]
             continue
+        lines += ["", f"## Runs `{preset}` did not bring back to Masked (first {len(frame)})", ""]
         lines += _md_table(
             [
                 "id",
@@ -220,7 +220,7 @@ def write_mitigation(
     normal_quantile(confidence)
     df = read_results(table_path, TABLE_COLUMNS)
     df = df.assign(mitigation=df["mitigation"].astype(str), workload=df["workload"].fillna(""))
-    paths, _ = discover_traces(list(observe))
+    paths, _ = discover_traces(list(observe), recursive=True)  # e.g. observe/<preset>/
     traces = [load_trace(p) for p in paths]
     table = mitigation_table(df, observations(traces), confidence, baseline)
     presets = [baseline, *table["mitigation"]]

@@ -177,12 +177,11 @@ class Guard:
         entries = [self._record(epoch, step, finding, action, target, evaluation, event,
                                 position - target.position + 1 if target and i == 0 else 0)
                    for i, finding in enumerate(found)]
+        self._close(time.perf_counter())  # a recovery under way ends here, one way or another
         if target is None:
-            self._close(time.perf_counter())
             if not evaluation:
                 self._snapshot(position + 1)
             return None
-        self._close(time.perf_counter())
         assert self.ring is not None
         self.ring.restore(target)
         self._rewind(target)
