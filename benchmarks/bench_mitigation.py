@@ -4,9 +4,10 @@ in steps and seconds, and the paper's algebraic undo of Adam against a snapshot 
 its error, after a fault-free step and after a fault's gradient).
 
 Every preset gets its own trainer of the same workload (same initial weights, same batches);
-the variants are timed in interleaved rounds, and each round's time per step is compared with
-the same round's `none`, so that load from other processes cancels out as far as it can. The
-ratios are printed with their spread over the rounds (min-max), for wall and CPU time.
+the variants are timed in interleaved rounds, and each round's time per step (the median of its
+steps) is compared with the same round's `none`, so that load from other processes cancels out
+as far as it can. The ratios are printed with their spread over the rounds (min-max), for wall
+and CPU time; the probes are also timed alone, which a busy machine disturbs less.
 
     python benchmarks/bench_mitigation.py [--workload resnet18_small] [--rounds 7] [--steps 10]
     python benchmarks/bench_mitigation.py --workload resnet18 --rounds 3 --steps 2   # paper size
@@ -50,11 +51,16 @@ def dataset_of(config: workloads.WorkloadConfig) -> data.Dataset:
     if config.dataset == "digits":
         return data.load(config)
     rng = np.random.default_rng(0)
-    n = config.global_batch * 2
-    x = tf.constant(rng.standard_normal((n, config.image_size, config.image_size,
-                                         config.channels)), tf.float32)
-    y = tf.constant(rng.integers(0, 10, n), tf.int32)
-    return data.Dataset(x, y, x[:config.test_batch], y[:config.test_batch])
+    shape = (config.image_size, config.image_size, config.channels)
+
+    def images(n: int) -> tf.Tensor:
+        return tf.constant(rng.standard_normal((n, *shape), dtype=np.float32))
+
+    def labels(n: int) -> tf.Tensor:
+        return tf.constant(rng.integers(0, 10, n), tf.int32)
+
+    return data.Dataset(images(config.train_examples), labels(config.train_examples),
+                        images(config.test_examples), labels(config.test_examples))
 
 
 def make_trainer(config: workloads.WorkloadConfig, dataset: data.Dataset,
@@ -81,11 +87,15 @@ class Variant:
 
 
 def timed(variant: Variant, steps: int) -> tuple[float, float]:
-    """Wall and CPU seconds per step."""
-    wall, cpu = time.perf_counter(), time.process_time()
+    """Wall and CPU seconds per step: the medians over the round's steps (a step another
+    process preempted does not move them)."""
+    walls, cpus = [], []
     for _ in range(steps):
+        wall, cpu = time.perf_counter(), time.process_time()
         variant.step()
-    return (time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def spread(values: list[float]) -> str:
@@ -102,10 +112,22 @@ def seconds(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(samples)
 
 
-def undo_error(trainer: train.Trainer, fault: float | None) -> tuple[float, float, float, float]:
+def probe_cost(trainer: train.Trainer, repeats: int = 200) -> float:
+    """Seconds of a trainer's probes alone (on the current state, gradients of zeros: the cost
+    does not depend on the values), minus the cost of calling an empty traced function."""
+    grads = [tf.zeros_like(v) for v in trainer.variables]
+    loss = tf.constant(1.0)
+    probe = tf.function(lambda: trainer.instruments.probe(train.StepTensors(loss, grads,
+                                                                            trainer)))
+    empty = tf.function(lambda: loss + 0.0)
+    return seconds(probe, repeats) - seconds(empty, repeats)
+
+
+def undo_error(trainer: train.Trainer, fault: float | None) -> tuple[float, float, float, int]:
     """Apply one Adam step to a copy of the state and undo it algebraically: the largest
-    absolute error of the variables, of m and of v against the state before, and the smallest
-    v after the undo. With `fault`, one gradient element of a conv kernel is that value."""
+    absolute error of the variables, of m and of v against the state before (NaN when an
+    element is NaN), and how many elements of v are NaN after the undo. With `fault`, one
+    gradient element of a conv kernel is that value."""
     config = trainer.config
     state = StateCopy(trainer.state_variables)
     before = [t.numpy() for t in state.read()]
@@ -125,14 +147,16 @@ def undo_error(trainer: train.Trainer, fault: float | None) -> tuple[float, floa
     after = {id(v): v.numpy() for v in trainer.state_variables}
     state.write(snapshot)
 
-    def error(group: list[tf.Variable]) -> float:
-        position = {id(v): i for i, v in enumerate(trainer.state_variables)}
-        return max(float(np.max(np.abs(after[id(v)] - before[position[id(v)]])))
-                   for v in group)
+    position = {id(v): i for i, v in enumerate(trainer.state_variables)}
 
-    v_min = min(float(after[id(v)].min()) for v in trainer.optimizer.v)
+    def error(group: list[tf.Variable]) -> float:
+        gaps = np.concatenate([np.abs(after[id(v)] - before[position[id(v)]]).ravel()
+                               for v in group])
+        return float(np.max(gaps))  # NaN when any element is
+
+    nan_v = sum(int(np.isnan(after[id(v)]).sum()) for v in trainer.optimizer.v)
     return (error(trainer.variables), error(trainer.optimizer.m), error(trainer.optimizer.v),
-            v_min)
+            nan_v)
 
 
 def measure(workload: str, rounds: int, steps: int, presets: list[str]) -> None:
@@ -159,6 +183,11 @@ def measure(workload: str, rounds: int, steps: int, presets: list[str]) -> None:
               f"{spread(wall_ratio)}  CPU {spread(cpu_ratio)}")
     step = statistics.median(walls[NONE])
     cpu_step = statistics.median(cpus[NONE])
+    for name in presets:
+        if name != NONE:
+            cost = probe_cost(variants[name].trainer)
+            print(f"  {name}: its probes alone {cost * 1e6:.0f} us = {100 * cost / step:.2f} % "
+                  "of a step")
 
     trainer = variants[NONE].trainer
     state = StateCopy(trainer.state_variables)
@@ -193,9 +222,9 @@ def measure(workload: str, rounds: int, steps: int, presets: list[str]) -> None:
         for label, fault in (("after a fault-free step", None),
                              ("after a gradient element of 1e17", 1e17),
                              ("after a gradient element of 1e20 (its square overflows)", 1e20)):
-            var, m, v, v_min = undo_error(trainer, fault)
+            var, m, v, nan_v = undo_error(trainer, fault)
             print(f"    {label}: largest error of variables {var:.3g}, m {m:.3g}, v {v:.3g}; "
-                  f"smallest v {v_min:.3g}")
+                  f"elements of v left NaN: {nan_v}")
     if "paper" in presets:
         ratio = statistics.median([w / b for w, b in zip(walls["paper"], walls[NONE],
                                                          strict=True)])
