@@ -13,6 +13,7 @@ include: "workflow/rules/golden.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/inject.smk"
 include: "workflow/rules/sequential.smk"
+include: "workflow/rules/mitigation.smk"
 include: "workflow/rules/analysis.smk"
 
 

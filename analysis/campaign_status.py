@@ -107,6 +107,26 @@ def _planned(status: Status, csv_dir: str | None) -> None:
     status.planned_from = [folder]
 
 
+def _per_preset(status: Status, traces_dir: str, rows: list[dict[str, Any]]) -> None:
+    """A campaign with mitigation presets (`traces/<preset>/`) replays every CSV once per
+    preset: planned per preset folder, and the rates per preset too."""
+    folders = (
+        [e.name for e in os.scandir(traces_dir) if e.is_dir() and not e.name.startswith(".")]
+        if os.path.isdir(traces_dir)
+        else []
+    )
+    presets = {row["mitigation"] for row in rows}
+    if len(folders) < 2 and len(presets) < 2:
+        return
+    if status.planned is not None:
+        status.planned *= max(len(folders), len(presets))
+        status.notes.append(
+            f"mitigation presets {', '.join(sorted(set(folders) | presets))}: every CSV once each"
+        )
+    if "mitigation" not in status.by:
+        status.by = ["mitigation", *status.by]
+
+
 def _resolve(path: str, results_dir: str) -> Path | None:
     """A relative path recorded by a job (relative to the workflow's directory): found from
     here, or from a folder above the results folder."""
@@ -312,6 +332,7 @@ def campaign_status(
         seen = {os.path.realpath(p) for p in status.golden}
         paths = [p for p in paths if os.path.realpath(p) not in seen]
     rows = _rows(paths, golden_set, options, t, jobs)
+    _per_preset(status, traces_dir, rows)
     status.failures = [str(r["problem"]).split(" | ")[0] for r in rows if not r["complete"]]
     status.failed = len(status.failures)
     status.done = len(rows) - status.failed

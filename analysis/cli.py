@@ -327,6 +327,30 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mitigation(args: argparse.Namespace) -> int:
+    from analysis.mitigation_report import write_mitigation
+
+    outputs = {"--out": args.out, "--markdown": args.markdown, "--figure": args.figure}
+    for option, path in outputs.items():
+        if path:
+            check_output_file(path, option)
+    if args.figure:
+        check_output_file(args.figure.removesuffix(".png") + ".pdf", "--figure")
+    check_distinct(outputs, [args.table, *args.observe])
+    table = write_mitigation(
+        args.table,
+        args.observe,
+        args.out,
+        args.markdown,
+        args.figure,
+        args.confidence,
+        args.baseline,
+        args.examples,
+    )
+    print(f"{args.out}: {len(table)} preset(s) against {args.baseline}", file=sys.stderr)
+    return 0
+
+
 def cmd_sample_size(args: argparse.Namespace) -> int:
     from analysis.stats import sample_size
 
@@ -455,6 +479,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--request", default="-", help="the JSON request (default: standard input)")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser(
+        "mitigation",
+        help="coverage, false positives, latency and overhead of each mitigation preset",
+    )
+    p.add_argument("--table", required=True, help="results.parquet with every preset's runs")
+    p.add_argument(
+        "--observe",
+        nargs="*",
+        default=[],
+        metavar="TRACE_OR_DIR",
+        help="observe runs (fi-core observe): golden runs replayed with a preset observing",
+    )
+    p.add_argument("--out", required=True, help="CSV output, one row per preset")
+    p.add_argument("--markdown", default=None, help="Markdown output")
+    p.add_argument("--figure", default=None, help="figure (.png; the .pdf is written next to it)")
+    p.add_argument("--baseline", default="none", help="the preset the others are paired with")
+    p.add_argument(
+        "--examples", type=int, default=10, help="runs not recovered listed per preset (10)"
+    )
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.set_defaults(func=cmd_mitigation)
 
     p = sub.add_parser("sample-size", help="injections needed for a margin of error")
     p.add_argument("--margin", type=float, required=True, help="e, in (0, 1)")

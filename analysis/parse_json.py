@@ -21,6 +21,7 @@ from analysis.trace import (
     NO_MITIGATION,
     TEST_LOSS,
     Curves,
+    Detections,
     Injection,
     Summary,
     Trace,
@@ -89,6 +90,28 @@ def _injection(inj: dict[str, Any]) -> Injection:
     )
 
 
+def _detections(mitigation: dict[str, Any], inj: Injection | None) -> Detections:
+    """The detections a mitigation recorded (first after the injection, rollbacks, costs)."""
+    found = Detections(mode=mitigation.get("mode"))
+    at = None if inj is None else (inj.epoch, inj.step)
+    flagged = set()
+    events: set[object] = set()
+    for i, entry in enumerate(mitigation.get("detections", [])):
+        event = entry.get("event", i)
+        found.add(int(entry["epoch"]), int(entry["step"]), at, entry["action"], event not in events)
+        events.add(event)
+        found.steps_reexecuted += int(entry.get("steps_reexecuted", 0))
+        flagged.add((int(entry["epoch"]), int(entry["step"]), entry.get("at", "step")))
+    found.flagged_steps = len(flagged)
+    totals = mitigation.get("totals") or {}
+    trained = totals.get("steps_trained")
+    found.steps_trained = None if trained is None else int(trained)
+    if totals.get("step_seconds") is not None and totals.get("timed_steps") is not None:
+        found.step_seconds = float(totals["step_seconds"])
+        found.timed_steps = int(totals["timed_steps"])
+    return found
+
+
 def _fill(trace: Trace, obj: dict[str, Any], columns: fi_formats.Columns | None = None) -> None:
     """Copy a record that follows the schema into ``trace``."""
     trace.kind = obj["kind"]
@@ -119,6 +142,7 @@ def _fill(trace: Trace, obj: dict[str, Any], columns: fi_formats.Columns | None 
     mitigation = obj.get("mitigation")
     if mitigation is not None:
         trace.mitigation = mitigation.get("preset") or NO_MITIGATION
+        trace.detections = _detections(mitigation, trace.injection)
     trace.curves = _curves(obj, columns)
     if obj.get("wall_time_s") is not None:
         trace.wall_time_s = float(obj["wall_time_s"])

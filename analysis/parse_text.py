@@ -14,6 +14,7 @@ import re
 
 from analysis.trace import (
     Curves,
+    Detections,
     Injection,
     Summary,
     Trace,
@@ -50,6 +51,15 @@ _POSITION = re.compile(
 _RANGE = re.compile(
     rf"Range is \(([0-9, ]*)\) to \(([0-9, ]*)\), ({_INT}) elements?, Golden data max abs is "
     rf"({_NUM}), inject data max abs is ({_NUM})\Z",
+    re.ASCII,
+)
+
+_NAME = r"[A-Za-z][A-Za-z0-9_.-]{0,63}"
+_PRESET = re.compile(rf"Mitigation preset: ({_NAME}), mode (active|observe)\Z", re.ASCII)
+_DETECTION = re.compile(
+    rf"Mitigation: epoch ({_INT}), (?:step ({_INT})|evaluation), detector ({_NAME}), "
+    rf"value ({_NUM}), threshold ({_NUM}), action (none|skip_update|rollback|unrecovered)"
+    rf"(?:, resume at epoch ({_INT}) step ({_INT}))?\Z",
     re.ASCII,
 )
 
@@ -121,6 +131,12 @@ class _State:
         self.last_epoch_end: tuple[int, int] | None = None
         self.nan_stop = False
         self.garbage = 0
+        self.preset: tuple[str, str] | None = None
+        # (event, epoch, step or None for an evaluation, action, resume (epoch, step) or None);
+        # an event is the run of adjacent Mitigation lines (the detectors of one step)
+        self.detections: list[tuple[int, int, int | None, str, tuple[int, int] | None]] = []
+        self.event = 0
+        self.in_event = False  # the previous line was a Mitigation line
 
 
 def _step(m: re.Match[str], st: _State, trace: Trace, lineno: int) -> None:
@@ -137,10 +153,16 @@ def _step(m: re.Match[str], st: _State, trace: Trace, lineno: int) -> None:
         st.block_line = None
     st.steps.append((e, s, _float(m.group(5)), _float(m.group(6))))
     st.last_kind = "step"
+    st.in_event = False
 
 
 def _handle(line: str, st: _State, trace: Trace, lineno: int) -> None:
     """Interpret one non-blank line; raise _Garbage when it is not part of the format."""
+    if line.startswith("Mitigation: "):
+        _detection(line, st)
+        st.in_event = True
+        return
+    st.in_event = False
     if line.startswith("Epoch: "):
         m = _STEP.match(line)
         if m is None:
@@ -198,11 +220,56 @@ def _handle(line: str, st: _State, trace: Trace, lineno: int) -> None:
     elif line.startswith("Shape for target layer is (") and line.endswith(")"):
         st.shape = _int_tuple(line[len("Shape for target layer is (") : -1])
         st.last_kind = "inject"
+    elif line.startswith("Mitigation preset: "):
+        m = _PRESET.match(line)
+        if m is None:
+            raise _Garbage("malformed mitigation preset line")
+        st.preset = (m.group(1), m.group(2))
+        st.last_kind = "header"
     elif line.startswith("Load weights from "):
         st.load_path = line[len("Load weights from ") :].strip()
         st.last_kind = "header"
     else:
         raise _Garbage("unrecognised line")
+
+
+def _detection(line: str, st: _State) -> None:
+    """A mitigation's detection; a rollback takes back the steps (and epoch ends) from the step
+    training resumes at: the lines that follow re-execute them."""
+    m = _DETECTION.match(line)
+    if m is None:
+        raise _Garbage("malformed mitigation line")
+    epoch = _int(m.group(1), "epoch", MAX_EPOCHS)
+    step = None if m.group(2) is None else _int(m.group(2), "step", MAX_STEPS)
+    resume = None
+    if m.group(7) is not None:
+        resume = (_int(m.group(7), "epoch", MAX_EPOCHS), _int(m.group(8), "step", MAX_STEPS))
+        st.steps = [row for row in st.steps if (row[0], row[1]) < resume]
+        st.epochs = [row for row in st.epochs if row[0] < resume[0]]
+        st.last_kind = "rollback"  # steps must follow: a trace that ends here is cut short
+    if not st.in_event:
+        st.event += 1
+    st.detections.append((st.event, epoch, step, m.group(6), resume))
+
+
+def _detections(trace: Trace, st: _State) -> None:
+    """The detections of the text's Mitigation lines (evaluations at the epoch's last step)."""
+    spe = trace.steps_per_epoch or 0
+    inj = trace.injection
+    at = None if inj is None else (inj.epoch, inj.step)
+    found = Detections(mode=st.preset[1] if st.preset else None)
+    flagged: set[tuple[int, int, bool]] = set()
+    events: set[int] = set()
+    for event, epoch, step, action, resume in st.detections:
+        position = (epoch, spe - 1 if step is None else step)
+        first = event not in events
+        found.add(*position, at, action, first)
+        if resume is not None and first:
+            found.steps_reexecuted += (position[0] - resume[0]) * spe + position[1] - resume[1] + 1
+        events.add(event)
+        flagged.add((*position, step is None))
+    found.flagged_steps = len(flagged)
+    trace.detections = found
 
 
 def _decode(trace: Trace, data: bytes) -> str | None:
@@ -325,6 +392,10 @@ def _finish(trace: Trace, st: _State, last_lineno: int, newline: bool, num_class
             )
             if st.range is not None:
                 _range_injection(trace, st, trace.injection)
+    if st.preset is not None:
+        trace.mitigation = st.preset[0]
+    if st.preset is not None or st.detections:
+        _detections(trace, st)
     complete_end = st.last_kind == "nan_stop" or (
         st.last_kind == "epoch"
         and st.last_epoch_end is not None

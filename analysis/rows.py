@@ -61,6 +61,29 @@ def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def _detection_columns(trace: Trace, inj_global_step: int | None) -> dict[str, Any]:
+    found = trace.detections
+    assert found is not None
+    golden = trace.kind == "golden"
+    out: dict[str, Any] = {
+        "mitigation_mode": found.mode,
+        "detections": found.count,
+        "flagged_steps": found.flagged_steps,
+        "false_alarms": found.count if golden else found.before_injection,
+        "rollbacks": found.rollbacks,
+        "unrecovered": found.unrecovered,
+        "steps_reexecuted": found.steps_reexecuted,
+        "steps_trained": found.steps_trained,
+    }
+    spe = trace.steps_per_epoch
+    if found.first_after_injection is not None and spe and not golden:
+        e, s = found.first_after_injection
+        out["first_detection_global_step"] = e * spe + s
+        if inj_global_step is not None:
+            out["detection_latency_steps"] = e * spe + s - inj_global_step
+    return out
+
+
 def summary_row(trace: Trace, reference: tuple[GoldenRef, Band] | None) -> dict[str, Any]:
     """The results-table row of one run; the outcome is added later, vectorised."""
     row: dict[str, Any] = dict.fromkeys(RESULT_NAMES)
@@ -127,6 +150,8 @@ def summary_row(trace: Trace, reference: tuple[GoldenRef, Band] | None) -> dict[
             row["first_nonfinite_global_step"] = e * spe + s
             if row["inj_global_step"] is not None:
                 row["nonfinite_delay_steps"] = e * spe + s - row["inj_global_step"]
+    if trace.detections is not None:
+        row.update(_detection_columns(trace, row["inj_global_step"]))
     if trace.rejoined_epoch is not None:
         row["rejoined_epoch"] = trace.rejoined_epoch
         if trace.complete:

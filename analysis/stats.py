@@ -198,3 +198,27 @@ def sample_size(
         n = big_n / (1.0 + e * e * (big_n - 1.0) / (t * t * pp * (1.0 - pp)))
     # Round up, but do not let binary rounding turn an exact integer into the next one.
     return max(1, math.ceil(n - 1e-9))
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar test of paired binary outcomes: under the null hypothesis each of
+    the b + c discordant pairs goes either way with probability 1/2, so the p-value is
+    min(1, 2 P[Binomial(b + c, 1/2) <= min(b, c)]); 1.0 without discordant pairs."""
+    for name, value in (("b", b), ("c", c)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InputError(name, None, f"must be a count >= 0, got {value!r}")
+    n = int(b) + int(c)
+    if n == 0:
+        return 1.0
+    tail = float(_scipy_stats().binom.cdf(min(int(b), int(c)), n, 0.5))
+    return min(1.0, 2.0 * tail)
+
+
+def upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided exact (Clopper-Pearson) upper confidence bound of a proportion k/n: the p at
+    which P[Binomial(n, p) <= k] = 1 - confidence (for k = 0: 1 - (1 - confidence)^(1/n))."""
+    k_arr, n_arr = _check_counts(k, n)
+    c = _check_open_unit(confidence, "confidence")
+    if float(k_arr) >= float(n_arr):
+        return 1.0
+    return float(_scipy_stats().beta.ppf(c, float(k_arr) + 1.0, float(n_arr - k_arr)))

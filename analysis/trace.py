@@ -156,6 +156,38 @@ class Curves:
 
 
 @dataclass
+class Detections:
+    """What a mitigation recorded in a run (fi_core.mitigation): its detections, the first one
+    at or after the injection (the others are false alarms), and what recovering cost."""
+
+    mode: str | None = None  # "active" or "observe"
+    count: int = 0  # detection entries (one per detector that fired)
+    flagged_steps: int = 0  # distinct steps (or evaluations) at which something fired
+    first_after_injection: tuple[int, int] | None = None  # (epoch, step)
+    before_injection: int = 0  # detections before the injection step: false alarms
+    rollbacks: int = 0  # detection events (detectors firing together) that rolled back
+    unrecovered: int = 0  # ... that found no snapshot left to roll back to
+    steps_reexecuted: int = 0
+    steps_trained: int | None = None  # JSON traces: steps the run trained, re-executions included
+    step_seconds: float | None = None  # JSON traces: wall time of the timed steps (not the first)
+    timed_steps: int | None = None
+
+    def add(
+        self, epoch: int, step: int, injection: tuple[int, int] | None, action: str, new_event: bool
+    ) -> None:
+        """Count one detection (in order); `new_event`: the first of the detectors that fired
+        together."""
+        self.count += 1
+        if new_event:
+            self.rollbacks += action == "rollback"
+            self.unrecovered += action == "unrecovered"
+        if injection is not None and (epoch, step) < injection:
+            self.before_injection += 1
+        elif self.first_after_injection is None:
+            self.first_after_injection = (epoch, step)
+
+
+@dataclass
 class Trace:
     """One run, as read from a trace file. ``problems`` non-empty means incomplete."""
 
@@ -174,6 +206,7 @@ class Trace:
     nonfinite_metric: str | None = None  # TRAIN_LOSS or TEST_LOSS when first_nonfinite is set
     rejoined_epoch: int | None = None
     mitigation: str = NO_MITIGATION
+    detections: Detections | None = None  # None: no mitigation recorded (or `none`)
     curves: Curves | None = None
     golden_sha256: str | None = None
     golden_checkpoint_path: str | None = None

@@ -167,6 +167,22 @@ def _check_replay(path: str, files: Any, config: workloads.WorkloadConfig) -> No
                                           f"{getattr(config, field)!r}")
 
 
+def _check_mitigation(names: Any, path: str) -> None:
+    """Known presets, `none` among them (the runs the others are paired with)."""
+    from fi_core.mitigation import presets
+
+    given = _names(names, path)
+    if given is None:
+        return
+    for i, name in enumerate(given):
+        if name not in presets.PRESETS:
+            raise _bad(f"{path}[{i}]", f"unknown mitigation preset {name!r} (known: "
+                                       f"{', '.join(presets.PRESETS)})")
+    if presets.NONE not in given:
+        raise _bad(path, f"must include {presets.NONE} (the runs the other presets are "
+                         "paired with)")
+
+
 def check_campaign(name: str, spec: Any, resolved: Mapping[str, dict[str, Any]]) -> None:
     """A campaign's generation options (or replay CSVs) against its workload."""
     path = f"campaigns.{name}"
@@ -176,6 +192,7 @@ def check_campaign(name: str, spec: Any, resolved: Mapping[str, dict[str, Any]])
         raise _bad(f"{path}.workload", f"{workload!r} is not defined under workloads")
     facts = resolved[workload]
     config = workloads.WorkloadConfig(**facts["config"])
+    _check_mitigation(spec.get("mitigation"), f"{path}.mitigation")
     if "csv_files" in spec:
         _check_replay(path, spec["csv_files"], config)
         return

@@ -1,4 +1,4 @@
-"""Command line: `python -m fi_core {golden,generate,inject,validate,sites,describe,
+"""Command line: `python -m fi_core {golden,generate,inject,observe,validate,sites,describe,
 check-config}` (also `fi-core`).
 
 Exit statuses (docs/interfaces.md has each command's contract): 0 success (a run that diverges
@@ -31,6 +31,7 @@ LEFT_BEHIND = {
     "golden": "no golden run written",
     "inject": "the traces of finished CSVs are kept, the run in progress wrote nothing",
     "generate": "no CSV written",
+    "observe": "no trace written",
 }
 """What an interrupted command leaves, said in its one line."""
 
@@ -89,6 +90,15 @@ def _add_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tpu", default=None, help="TPU name for --strategy tpu")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's start-up notices (also FI_CORE_VERBOSE=1)")
+
+
+def _add_mitigation(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    from fi_core.mitigation import presets
+
+    parser.add_argument("--mitigation", default=None if required else presets.NONE,
+                        required=required, metavar="PRESET",
+                        help=f"detectors and recovery ({', '.join(presets.names())}; "
+                             "docs/mitigation.md)" + ("" if required else "; default none"))
 
 
 def _plugin_option() -> argparse.ArgumentParser:
@@ -150,7 +160,23 @@ def parser() -> argparse.ArgumentParser:
                              "or never")
     inject.add_argument("--no-early-exit", dest="early_exit", action="store_const",
                         const="off", help="the same as --early-exit off")
+    _add_mitigation(inject)
+    inject.add_argument("--mitigation-mode", default="active", choices=("active", "observe"),
+                        help="active (default): the preset recovers; observe: it only records")
+    inject.add_argument("--observed", type=Path, default=None, metavar="JSON",
+                        help="an observe run of the same preset on this golden run: its "
+                             "detectors' running state primes every run")
     _add_runtime(inject)
+
+    observe = commands.add_parser(
+        "observe", parents=common,
+        help="replay a golden run's training with a preset's detectors observing (false "
+             "positives)")
+    observe.add_argument("--golden", type=Path, required=True, help="folder of the golden run")
+    _add_mitigation(observe, required=True)
+    observe.add_argument("--out-dir", type=Path, required=True,
+                         help="writes <golden folder name>.txt and .json here")
+    _add_runtime(observe)
 
     validate = commands.add_parser("validate", parents=common,
                                    help="check CSVs against their workloads")
@@ -269,13 +295,26 @@ def _check_golden(args: argparse.Namespace):  # -> WorkloadConfig
     return config
 
 
-def _check_inject(args: argparse.Namespace):  # -> (hits, WorkloadConfig)
+def _check_inject(args: argparse.Namespace):  # -> (hits, WorkloadConfig, Setting | None)
     from fi_core import golden, injection, outputs
+    from fi_core.mitigation import priming
 
     hits = injection.parse_all(args.files)
     config = golden.check_against_golden(hits, args.golden)
     outputs.check_inject(hits, args.golden, args.out_dir)
-    return hits, config
+    mitigation = priming.setting(args.mitigation, args.mitigation_mode, args.observed,
+                                 args.golden)
+    return hits, config, mitigation
+
+
+def _check_observe(args: argparse.Namespace):  # -> (WorkloadConfig, Setting)
+    from fi_core import golden, outputs
+    from fi_core.mitigation import priming
+
+    mitigation = priming.observing(args.mitigation)
+    config = golden.open_golden(args.golden).config
+    outputs.check_observe(args.golden, args.out_dir)
+    return config, mitigation
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -283,10 +322,13 @@ def _train(args: argparse.Namespace) -> int:
     starts, then train."""
     from fi_core import cifar
 
+    hits, mitigation = [], None
     if args.command == "golden":
-        hits, config = [], _check_golden(args)
+        config = _check_golden(args)
+    elif args.command == "observe":
+        config, mitigation = _check_observe(args)
     else:
-        hits, config = _check_inject(args)
+        hits, config, mitigation = _check_inject(args)
     if config.dataset == "cifar10":
         cifar.preload(args.data_dir)
     from fi_core import tf_setup
@@ -297,16 +339,18 @@ def _train(args: argparse.Namespace) -> int:
     strategy = replicas.make(args.strategy, config.replicas, args.tpu)
     if args.command == "golden":
         runs.golden(args.workload, config, args.out, args.data_dir, strategy)
+    elif args.command == "observe":
+        runs.observe(args.golden, mitigation, args.out_dir, args.data_dir, strategy)
     else:
         step = args.injection_step or ("traced" if args.strategy == "tpu" else "auto")
         runs.replay(hits, config, args.golden, args.out_dir, args.data_dir, strategy,
-                    injection_step=step, early_exit=args.early_exit)
+                    injection_step=step, early_exit=args.early_exit, mitigation=mitigation)
     return 0
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "golden": _train, "inject": _train, "generate": _generate, "validate": _validate,
-    "sites": _sites, "describe": _describe, "check-config": _check_config,
+    "golden": _train, "inject": _train, "observe": _train, "generate": _generate,
+    "validate": _validate, "sites": _sites, "describe": _describe, "check-config": _check_config,
 }
 
 

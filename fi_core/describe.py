@@ -1,4 +1,5 @@
-"""What the engine knows, for the pipeline and for people: workloads, fault models, id width.
+"""What the engine knows, for the pipeline and for people: workloads, fault models, id width,
+mitigation presets.
 
 The workflow asks the engine (`fi-core describe --json`) instead of keeping copies of these
 facts, so a new workload file or a registered fault model is known everywhere at once. Nothing
@@ -11,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from fi_core import architecture, campaign, faults, workloads
+from fi_core.mitigation import presets
 from fi_core.workloads import WorkloadConfig
 
 FORMAT = "fi-describe/1"
@@ -41,4 +43,7 @@ def describe() -> dict[str, Any]:
         "workloads": {name: workload_facts(config)
                       for name, config in workloads.PRESETS.items()},
         "overridable": {name: fields[name] for name in workloads.OVERRIDABLE},
+        "mitigations": {name: {"description": preset.description,
+                               "recovery": preset.recovery}
+                        for name, preset in presets.PRESETS.items()},
     }

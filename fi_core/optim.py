@@ -3,7 +3,7 @@ and that a mitigation can inspect. Hyperparameters as in the artifact (Keras def
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
@@ -30,6 +30,13 @@ class PolynomialDecay:
         return (self.initial - self.end) * (1.0 - done) + self.end
 
 
+Gate = Callable[[int, tf.Tensor], "tf.Tensor | None"]
+"""A mitigation's in-graph check of one variable's step (`fi_core.mitigation`): given the
+variable's index and its new first moment (Adam) or its update (SGD), the factor its update is
+multiplied by (1.0 keeps it, 0.0 skips it, as the artifact's detection experiment does), or
+None for a variable it does not watch (its update is left as it is)."""
+
+
 class Optimizer(tf.Module):
     """Base: an iteration counter and one `apply` that updates every variable in place."""
 
@@ -39,7 +46,8 @@ class Optimizer(tf.Module):
         self.iterations = tf.Variable(0, dtype=tf.int64, name="iterations", trainable=False,
                                       aggregation=TRAINABLE)
 
-    def apply(self, grads: Sequence[tf.Tensor], variables: Sequence[tf.Variable]) -> None:
+    def apply(self, grads: Sequence[tf.Tensor], variables: Sequence[tf.Variable],
+              gate: Gate | None = None) -> None:
         raise NotImplementedError
 
 
@@ -49,10 +57,14 @@ class SGD(Optimizer):
     def __init__(self, schedule: PolynomialDecay) -> None:
         super().__init__(schedule, "sgd")
 
-    def apply(self, grads, variables) -> None:
+    def apply(self, grads, variables, gate: Gate | None = None) -> None:
         lr = self.schedule(self.iterations)
-        for grad, var in zip(grads, variables, strict=True):
-            var.assign_sub(lr * grad)
+        for index, (grad, var) in enumerate(zip(grads, variables, strict=True)):
+            update = lr * grad
+            factor = gate(index, update) if gate is not None else None
+            if factor is not None:
+                update = update * factor
+            var.assign_sub(update)
         self.iterations.assign_add(1)
 
 
@@ -69,14 +81,19 @@ class Adam(Optimizer):
         self.v = [tf.Variable(tf.zeros_like(v), name="v", trainable=False, aggregation=TRAINABLE)
                   for v in variables]
 
-    def apply(self, grads, variables) -> None:
+    def apply(self, grads, variables, gate: Gate | None = None) -> None:
         lr = self.schedule(self.iterations)
         t = tf.cast(self.iterations + 1, tf.float32)
         lr_t = lr * tf.sqrt(1.0 - tf.pow(self.beta_2, t)) / (1.0 - tf.pow(self.beta_1, t))
-        for grad, var, m, v in zip(grads, variables, self.m, self.v, strict=True):
+        for index, (grad, var, m, v) in enumerate(zip(grads, variables, self.m, self.v,
+                                                      strict=True)):
             m.assign_add((grad - m) * (1.0 - self.beta_1))
             v.assign_add((tf.square(grad) - v) * (1.0 - self.beta_2))
-            var.assign_sub(lr_t * m / (tf.sqrt(v) + self.epsilon))
+            update = lr_t * m / (tf.sqrt(v) + self.epsilon)
+            factor = gate(index, m.read_value()) if gate is not None else None
+            if factor is not None:  # m and v keep their new values whatever the gate says
+                update = update * factor
+            var.assign_sub(update)
         self.iterations.assign_add(1)
 
 

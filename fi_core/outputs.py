@@ -41,3 +41,14 @@ def check_inject(hits: Sequence[Injection], golden_dir: Path, out_dir: Path) -> 
         for path in trace_paths(out_dir, hit.label):
             if os.path.realpath(path) in inputs:
                 raise BadInput(str(path), "--out-dir", "the trace would overwrite an input CSV")
+
+
+def check_observe(golden_dir: Path, out_dir: Path) -> None:
+    """Refuse, before anything runs, an observe run's `--out-dir` that is not a writable folder
+    or lies in, or holds, a golden run."""
+    files.check_output_dir(out_dir, "--out-dir")
+    if files.inside(out_dir, golden_dir):
+        raise BadInput(str(out_dir), "--out-dir", f"is inside the golden run {golden_dir}: "
+                                                  "traces would change it")
+    if (out_dir / GOLDEN_MARK).exists():
+        raise BadInput(str(out_dir), "--out-dir", "holds a golden run: traces would change it")

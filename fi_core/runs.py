@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import tensorflow as tf
 
@@ -21,44 +22,70 @@ from fi_core import data, files, injection, outputs, rejoin, train
 from fi_core import golden as golden_folder
 from fi_core.golden import INITIAL, WORKLOAD_FILE, check_against_golden, checkpoint_dir
 from fi_core.injection import Injection
+from fi_core.mitigation.guard import Guard, Instruments
+from fi_core.mitigation.priming import Setting
 from fi_core.progress import BatchProgress, Progress
-from fi_core.trace import Trace
-from fi_core.train import Trainer
+from fi_core.trace import Trace, json_safe
+from fi_core.train import StepResult, Trainer
 from fi_core.workloads import WorkloadConfig
 
 FINISHED, NONFINITE, REJOINED = "finished", "non-finite", "rejoined the golden run"
 """How a run ended: its last epoch, a non-finite train or test loss, or the golden state."""
 
 
+class Hook(Protocol):
+    """What the loop asks after every step and every evaluation (a mitigation, see
+    `fi_core.mitigation.guard.Guard`): None to go on, or the global step to resume from after
+    it has put the training state (and the trace) back to that step."""
+
+    def after_step(self, epoch: int, step: int, result: StepResult) -> int | None: ...
+
+    def after_evaluation(self, epoch: int, test_loss: float) -> int | None: ...
+
+
 def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progress: Progress,
                  start_epoch: int, fault: Injection | None = None,
                  after_epoch: Callable[[int], None] | None = None,
-                 rejoined: Callable[[int], bool] | None = None) -> str:
+                 rejoined: Callable[[int], bool] | None = None,
+                 hook: Hook | None = None) -> str:
     """Train epochs `start_epoch..` and say how the run ended. As in the artifact, training
     stops at a non-finite train loss (after that step) or a non-finite test loss (after that
     epoch's evaluation). `rejoined(epoch)` says, after an epoch, whether the run is back in the
-    golden state (then it stops: the rest is the golden run's)."""
-    for epoch in range(start_epoch, config.epochs):
-        loss_sum = correct = seen = 0.0
-        for step in range(config.steps_per_epoch):
-            due = fault is not None and (epoch, step) == (fault.epoch, fault.step)
-            hit = fault if due else None
-            result = trainer.step(epoch, step, hit)
-            if hit is not None:
-                trace.injection(*_injection_details(hit, result.golden, result.injected,
-                                                    result.summary))
-            trace.step(epoch, step, result.loss, result.accuracy)
-            progress.step(epoch, step, result.loss, result.accuracy)
-            if not math.isfinite(result.loss):
-                trace.nonfinite()
-                progress.message(f"non-finite loss at epoch {epoch} step {step}: stopped")
-                return NONFINITE
-            size = config.batch_per_replica_at(step) * config.replicas
-            loss_sum, correct, seen = (loss_sum + result.loss * size,
-                                       correct + result.accuracy * size, seen + size)
+    golden state (then it stops: the rest is the golden run's). `hook` may send training back to
+    an earlier step; the fault is transient: a re-executed injection step is not hit again."""
+    spe = config.steps_per_epoch
+    position, end = start_epoch * spe, config.epochs * spe
+    pending = fault
+    while position < end:
+        epoch, step = divmod(position, spe)
+        hit = pending if pending is not None and (epoch, step) == (pending.epoch,
+                                                                   pending.step) else None
+        result = trainer.step(epoch, step, hit)
+        if hit is not None:
+            pending = None
+            trace.injection(*_injection_details(hit, result.golden, result.injected,
+                                                result.summary))
+        trace.step(epoch, step, result.loss, result.accuracy)
+        progress.step(epoch, step, result.loss, result.accuracy)
+        resume = hook.after_step(epoch, step, result) if hook is not None else None
+        if resume is not None:
+            position = _resumed(progress, resume, spe)
+            continue
+        if not math.isfinite(result.loss):
+            trace.nonfinite()
+            progress.message(f"non-finite loss at epoch {epoch} step {step}: stopped")
+            return NONFINITE
+        position += 1
+        if step < spe - 1:
+            continue
         test_loss, test_accuracy = trainer.evaluate()
-        trace.end_epoch(epoch, loss_sum / seen, correct / seen, test_loss, test_accuracy)
-        progress.epoch(epoch, loss_sum / seen, correct / seen, test_accuracy)
+        train_loss, train_accuracy = _epoch_means(trace, config, epoch)
+        trace.end_epoch(epoch, train_loss, train_accuracy, test_loss, test_accuracy)
+        progress.epoch(epoch, train_loss, train_accuracy, test_accuracy)
+        resume = hook.after_evaluation(epoch, test_loss) if hook is not None else None
+        if resume is not None:
+            position = _resumed(progress, resume, spe)
+            continue
         if not math.isfinite(test_loss):
             trace.nonfinite()
             progress.message(f"non-finite test loss after epoch {epoch}: stopped")
@@ -70,6 +97,24 @@ def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progres
                              "the rest is the golden run's")
             return REJOINED
     return FINISHED
+
+
+def _resumed(progress: Progress, position: int, spe: int) -> int:
+    epoch, step = divmod(position, spe)
+    progress.message(f"rolled back: training resumes at epoch {epoch} step {step}")
+    return position
+
+
+def _epoch_means(trace: Trace, config: WorkloadConfig, epoch: int) -> tuple[float, float]:
+    """The epoch's train loss and accuracy: the steps' values weighted by their batch sizes, in
+    step order (the committed steps of the epoch are the trace's last ones)."""
+    loss_sum = correct = seen = 0.0
+    for row in trace.record["steps"][-config.steps_per_epoch:]:
+        assert row["epoch"] == epoch
+        size = config.batch_per_replica_at(row["step"]) * config.replicas
+        loss_sum, correct, seen = (loss_sum + row["loss"] * size,
+                                   correct + row["accuracy"] * size, seen + size)
+    return loss_sum / seen, correct / seen
 
 
 def _injection_details(hit: Injection, golden, injected, summary) -> tuple[dict, list[str]]:
@@ -153,25 +198,34 @@ def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
 
 def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, out_dir: Path,
            data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None,
-           injection_step: str = "auto", early_exit: str = "injection-epoch") -> list[Path]:
+           injection_step: str = "auto", early_exit: str = "injection-epoch",
+           mitigation: Setting | None = None) -> list[Path]:
     """`inject` for CSVs already parsed and checked against the golden run (`config`).
 
     `injection_step`: "eager", "traced" or "auto" (see `train.INJECTION_STEPS`; auto traces a
     pass when this batch has enough CSVs of it to repay the tracing). `early_exit`: when a run
     whose state is bit-identical to the golden run's stops, its trace ending with the golden
-    run's (`rejoin.MODES`)."""
+    run's (`rejoin.MODES`). `mitigation`: a preset's detectors and recovery in every run (None:
+    the plain training step, exactly as without)."""
     if early_exit not in rejoin.MODES:
         raise ValueError(f"early_exit {early_exit!r} is not one of {rejoin.MODES}")
+    instruments = (Instruments(mitigation.preset, config.optimizer, mitigation.mode)
+                   if mitigation is not None else None)
     trainer = Trainer(config, data.load(config, data_dir), strategy,
-                      train.injection_steps(injection_step, [hit.pass_ for hit in hits]))
+                      train.injection_steps(injection_step, [hit.pass_ for hit in hits]),
+                      instruments)
     checkpoint_hash = golden_folder.checkpoint_hash  # once per process and folder
     golden_run = rejoin.GoldenRun(golden_dir, config.learning_rate, checkpoint_hash)
     batch = BatchProgress(len(hits))
     written = []
     try:
         for hit in hits:
+            guard = (Guard(instruments, mitigation.mode, trainer,
+                           Trace("injection", hit.label, hit.workload, hit.config),
+                           mitigation.states_before(hit.epoch))
+                     if instruments is not None and mitigation is not None else None)
             written.append(_replay_one(trainer, hit, out_dir, checkpoint_hash, golden_run,
-                                       early_exit, batch))
+                                       early_exit, batch, guard))
     finally:
         batch.close()
     return written
@@ -179,12 +233,13 @@ def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, 
 
 def _replay_one(trainer: Trainer, hit: Injection, out_dir: Path,
                 checkpoint_hash: Callable[[Path], str], golden_run: rejoin.GoldenRun,
-                early_exit: str, batch: BatchProgress) -> Path:
+                early_exit: str, batch: BatchProgress, guard: Guard | None) -> Path:
     # Verified before TensorFlow reads it (hashed once per process, before TensorFlow started),
     # then kept in memory for the other CSVs of the batch.
     folder = golden_run.restore(trainer, hit.epoch - 1)
     trainer.set_learning_rate(hit.config.learning_rate)
-    trace = Trace("injection", hit.label, hit.workload, hit.config)
+    trace = guard.trace if guard is not None else Trace("injection", hit.label, hit.workload,
+                                                        hit.config)
     trace.record["csv"] = {key: ",".join(values) for key, values in hit.rows.items()}
     trace.inject_header(hit.epoch, hit.step)
     trace.loaded(folder, checkpoint_hash(folder), hit.epoch)
@@ -197,16 +252,59 @@ def _replay_one(trainer: Trainer, hit: Injection, out_dir: Path,
 
     steps = (hit.config.epochs - hit.epoch) * hit.config.steps_per_epoch
     progress = batch.run(f"[{hit.label}]", steps)
+    if guard is not None:
+        guard.begin(hit.epoch * hit.config.steps_per_epoch)
     try:
         ending = train_epochs(trainer, hit.config, trace, progress, hit.epoch, fault=hit,
-                              rejoined=rejoined)
+                              rejoined=rejoined, hook=guard)
     finally:
         progress.close()
     if ending == REJOINED:
         epoch = trace.record["epochs"][-1]["epoch"]
         rejoin.append_tail(trace, golden_run.tail(epoch), epoch)
+    if guard is not None:
+        trace.record["mitigation"] = guard.record()
     text, record = outputs.trace_paths(out_dir, hit.label)
     with files.signals_deferred():  # a complete pair or none
         trace.write(text, record)
     batch.finished(f"[{hit.label}]", ending)
     return record
+
+
+def observe(golden_dir: Path, mitigation: Setting, out_dir: Path, data_dir: Path | None = None,
+            strategy: tf.distribute.Strategy | None = None) -> Path:
+    """The golden run's fault-free training replayed from its initial checkpoint with a preset's
+    detectors observing: what fires is a false positive. Writes `<golden folder name>.txt` and
+    `.json` (a golden-kind trace whose `mitigation` also holds the detectors' running states at
+    every epoch end, to prime injection runs: `priming`)."""
+    golden = golden_folder.open_golden(golden_dir)  # verified: workload, trace, hashes
+    workload, config = golden.workload, golden.config
+    instruments = Instruments(mitigation.preset, config.optimizer, "observe")
+    trainer = Trainer(config, data.load(config, data_dir), strategy, instruments=instruments)
+    folder = golden_folder.verify_checkpoint(golden, -1)
+    trainer.restore(folder)
+    trace = Trace("golden", golden_dir.name, workload, config)
+    guard = Guard(instruments, "observe", trainer, trace)
+    progress = Progress(f"[observe {mitigation.preset.name} {golden_dir.name}]",
+                        config.epochs * config.steps_per_epoch)
+    guard.begin(0)
+    try:
+        train_epochs(trainer, config, trace, progress, 0, hook=guard)
+    finally:
+        progress.close()
+    initial = golden.checkpoints[INITIAL]
+    identical = (golden.record["steps"] == _json_round_trip(trace.record["steps"])
+                 and golden.record["epochs"] == _json_round_trip(trace.record["epochs"]))
+    if not identical:
+        progress.message("the replayed training differs from the golden run's trace")
+    trace.record["mitigation"] = {**guard.record(), "golden": {
+        "path": str(golden_dir), "sha256": initial, "identical": identical}}
+    text, record = outputs.trace_paths(out_dir, golden_dir.name)
+    with files.signals_deferred():  # a complete pair or none
+        trace.write(text, record, checkpoints={INITIAL: initial})
+    return record
+
+
+def _json_round_trip(rows: list[dict]) -> list[dict]:
+    """Rows as the JSON record holds them (non-finite floats as strings)."""
+    return json.loads(json.dumps(json_safe(rows)))

@@ -22,7 +22,7 @@ from fi_core.workloads import NUM_CLASSES, WorkloadConfig
 FORMAT = "fi-trace/1"
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Non-finite floats as the strings "NaN", "Infinity", "-Infinity" (strict JSON)."""
     if isinstance(value, float | np.floating):
         value = float(value)
@@ -32,9 +32,9 @@ def _json_safe(value: Any) -> Any:
             return "Infinity" if value > 0 else "-Infinity"
         return value
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.integer):
         return int(value)
     return value
@@ -104,6 +104,22 @@ class Trace:
                               f"inject data is {text}")
         self.record["injection"] = details
 
+    def mitigation_header(self, preset: str, mode: str) -> None:
+        """The line that names the run's mitigation (none: no line, as before mitigations)."""
+        self.lines.append(f"Mitigation preset: {preset}, mode {mode}")
+
+    def detection(self, entry: dict[str, Any]) -> None:
+        """One line per detection of a mitigation (`fi_core.mitigation`), after the step (or
+        the epoch's evaluation) that fired it; a rollback names the step training resumes at,
+        and the steps logged after the line re-execute from there."""
+        where = "evaluation" if entry["at"] == "evaluation" else f"step {entry['step']}"
+        line = (f"Mitigation: epoch {entry['epoch']}, {where}, detector {entry['detector']}, "
+                f"value {float(entry['value'])!r}, threshold {float(entry['threshold'])!r}, "
+                f"action {entry['action']}")
+        if entry.get("resume") is not None:
+            line += f", resume at epoch {entry['resume']['epoch']} step {entry['resume']['step']}"
+        self.lines.append(line)
+
     def _first_nonfinite(self, epoch: int, step: int, metric: str) -> None:
         if self.record["first_nonfinite"] is None:
             self.record["first_nonfinite"] = {"epoch": epoch, "step": step, "metric": metric}
@@ -130,4 +146,4 @@ class Trace:
         self.record["wall_time_s"] = round(time.monotonic() - self.started, 3)
         self.record["versions"] = versions()
         write_atomic(text_path, "\n".join(self.lines) + "\n")
-        write_atomic(json_path, json.dumps(_json_safe(self.record), indent=1) + "\n")
+        write_atomic(json_path, json.dumps(json_safe(self.record), indent=1) + "\n")

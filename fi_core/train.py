@@ -11,8 +11,9 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import tensorflow as tf
@@ -53,6 +54,28 @@ class StepResult:
     golden: np.ndarray | None = None
     injected: np.ndarray | None = None
     summary: np.ndarray | None = None  # min, max, mean, max_abs of golden, then of injected
+    probes: dict[str, np.ndarray] = field(default_factory=dict)  # the instruments' scalars
+
+
+@dataclass(frozen=True)
+class StepTensors:
+    """What a step shows its instruments, inside the compiled step, after the update."""
+
+    loss: tf.Tensor  # the loss of this replica's share (emulated replicas: of the global batch)
+    grads: list[tf.Tensor]  # all-reduced, in the order of `Trainer.variables`
+    trainer: Trainer
+
+
+class Instruments(Protocol):
+    """A mitigation's part inside the compiled step (`fi_core.mitigation`): a few scalars it
+    measures after the update, and optionally a per-variable gate on the update itself. Without
+    instruments the step is exactly the plain one."""
+
+    gate: optim.Gate | None
+
+    def bind(self, trainer: Trainer) -> None: ...
+
+    def probe(self, tensors: StepTensors) -> dict[str, tf.Tensor]: ...
 
 
 def fault_args(hit: Injection, config: WorkloadConfig) -> fault_ops.FaultTensors:
@@ -72,17 +95,21 @@ class Trainer:
 
     def __init__(self, config: WorkloadConfig, dataset: data.Dataset,
                  strategy: tf.distribute.Strategy | None = None,
-                 traced_passes: frozenset[str] = frozenset()) -> None:
+                 traced_passes: frozenset[str] = frozenset(),
+                 instruments: Instruments | None = None) -> None:
         tf_setup.configure()
         self.config = config
         self.strategy = strategy
         self.traced_passes = traced_passes  # the other passes' injection step runs eagerly
+        self.instruments = instruments
         self.batches = data.Batches(config, dataset)
         with strategy.scope() if strategy else contextlib.nullcontext():
             self.model = model.build(config)
             self.variables = list(self.model.trainable_variables)
             self.optimizer = optim.build(config, self.variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        if instruments is not None:
+            instruments.bind(self)
         self._steps: dict[str | None, object] = {}
         self._evaluate = tf.function(self._eval_step, reduce_retracing=True)
 
@@ -105,6 +132,14 @@ class Trainer:
             return None
         return FaultPlan(stage, fault_ops.relaxed(fault_ops.FaultTensors(*args)))
 
+    def _update(self, loss, grads) -> dict[str, tf.Tensor]:
+        """Apply the update (through the instruments' gate, if any); their probes after it."""
+        gate = self.instruments.gate if self.instruments is not None else None
+        self.optimizer.apply(grads, self.variables, gate)
+        if self.instruments is None:
+            return {}
+        return self.instruments.probe(StepTensors(loss, list(grads), self))
+
     @staticmethod
     def _report(plan: FaultPlan | None):
         if plan is None:
@@ -116,8 +151,8 @@ class Trainer:
         global_batch = tf.cast(tf.shape(x)[0], tf.float32)
         replicas = Replicas(self.config.replicas)
         loss, correct, grads = self._loss_grads(x, y, seed, plan, replicas, global_batch)
-        self.optimizer.apply(grads, self.variables)
-        return loss, correct / global_batch, self._report(plan)
+        probes = self._update(loss, grads)
+        return loss, correct / global_batch, self._report(plan), probes
 
     def _distributed_step(self, stage: str | None, x, y, seed, global_batch, *args):
         strategy = self.strategy
@@ -129,13 +164,15 @@ class Trainer:
                                 total=context.num_replicas_in_sync)
             loss, correct, grads = self._loss_grads(x, y, seed, plan, replicas, global_batch)
             grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-            self.optimizer.apply(grads, self.variables)
-            return loss, correct, self._report(plan)
+            probes = self._update(loss, grads)
+            return loss, correct, self._report(plan), probes
 
-        loss, correct, report = strategy.run(replica_fn, args=(x, y))
+        loss, correct, report, probes = strategy.run(replica_fn, args=(x, y))
         loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
         correct = strategy.reduce(tf.distribute.ReduceOp.SUM, correct, axis=None)
-        return loss, correct / global_batch, report
+        # every replica measures the same all-reduced update: the first one's probes
+        probes = {name: strategy.experimental_local_results(t)[0] for name, t in probes.items()}
+        return loss, correct / global_batch, report, probes
 
     def _signature(self, stage: str | None) -> list[tf.TensorSpec]:
         """Batch size and fault size vary: the last step of an epoch and a 64-element fault
@@ -178,15 +215,16 @@ class Trainer:
         args = fault_args(injection, self.config) if injection is not None else ()
         function = self._step_function(stage)
         if self.strategy is None:
-            loss, accuracy, report = function(x, y, seed, *args)
+            loss, accuracy, report, probes = function(x, y, seed, *args)
         else:
-            loss, accuracy, report = function(
+            loss, accuracy, report, probes = function(
                 self._distribute(x), self._distribute(y), seed,
                 tf.cast(tf.shape(x)[0], tf.float32), *args)
             if report:
                 report = tuple(self.strategy.experimental_local_results(t)[injection.replica]
                                for t in report)
-        result = StepResult(float(loss), float(accuracy))
+        result = StepResult(float(loss), float(accuracy),
+                            probes={name: t.numpy() for name, t in probes.items()})
         if injection is not None:
             result.golden, result.injected, result.summary = (np.asarray(t, np.float32)
                                                               for t in report)

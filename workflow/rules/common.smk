@@ -183,7 +183,7 @@ def campaign_outputs(name):
         ]
     if name in PLAN.campaigns and PLAN.campaigns[name].kind == SEQUENTIAL:
         outputs += [f"results/{name}/sequential.{ext}" for ext in ("json", "csv", "md")]
-    return outputs
+    return outputs + mitigation_outputs(name)  # mitigation_common.smk
 
 
 def all_outputs():

@@ -93,6 +93,26 @@ def inject(plan: Plan, campaign: str, job: Job, out: str) -> list[str]:
             *data_args(plan, workload), *engine_args(plan)]
 
 
+def inject_mitigated(plan: Plan, campaign: str, job: Job, preset: str, observed: str,
+                     out: str) -> list[str]:
+    """`fi-core inject` of a job's CSVs with a mitigation preset, its detectors primed by the
+    observe run of the first golden run."""
+    return [*inject(plan, campaign, job, out), "--mitigation", preset, "--observed", observed]
+
+
+def observe(plan: Plan, workload: str, seed: int, preset: str, out: str) -> list[str]:
+    """`fi-core observe`: a golden run replayed with a preset's detectors observing."""
+    return [*plugin_args(plan), "--golden", plan.golden_dir(workload, seed),
+            "--mitigation", preset, "--out-dir", out, *data_args(plan, workload),
+            *engine_args(plan)]
+
+
+def mitigation(plan: Plan, table: str, observed: Iterable[str], csv: str, markdown: str,
+               figure: str) -> list[str]:
+    return ["--table", table, "--observe", *observed, "--out", csv, "--markdown", markdown,
+            "--figure", figure, "--confidence", _value(plan.config["analysis"]["confidence"])]
+
+
 def thresholds(plan: Plan) -> list[str]:
     values = plan.config["analysis"]["thresholds"]
     return [arg for key, option in _THRESHOLDS.items() if values[key] is not None

@@ -67,6 +67,15 @@ class Plan:
     def of_kind(self, kind: str) -> list[str]:
         return [name for name, c in self.campaigns.items() if c.kind == kind]
 
+    def mitigations(self, campaign: str) -> list[str]:
+        """A campaign's mitigation presets (none first), or [] (a study: [])."""
+        c = self.campaigns.get(campaign)
+        return list(c.spec.get("mitigation") or []) if c is not None else []
+
+    def mitigated(self) -> list[str]:
+        """The campaigns with a `mitigation:` key."""
+        return [name for name in self.campaigns if self.mitigations(name)]
+
     def result_campaigns(self, name: str) -> list[str]:
         """A result set: a campaign, or a study's campaigns."""
         return list(self.studies[name]) if name in self.studies else [name]
@@ -135,6 +144,10 @@ def _cross_check(data: Mapping[str, Any]) -> None:
         if spec["workload"] not in workloads:
             raise ConfigError(["campaigns", name, "workload"],
                               f"{shown(spec['workload'])} is not defined under workloads")
+        if spec.get("mitigation") and "target" in spec:
+            raise ConfigError(["campaigns", name, "mitigation"],
+                              "not for a sequential campaign (its rounds stop on the runs "
+                              "without mitigation): give n, margin or csv_dir")
 
 
 def csv_files(name: str, folder: str) -> list[str]:
@@ -188,6 +201,8 @@ def _engine_request(data: Mapping[str, Any], sizes: Mapping[str, int],
         else:
             campaigns[name] = {"workload": spec["workload"], "n": sizes[name],
                                **{k: spec[k] for k in _GENERATION_KEYS}}
+        if spec.get("mitigation"):
+            campaigns[name]["mitigation"] = list(spec["mitigation"])
     return {"plugins": list(data["plugins"]), "workloads": workloads, "campaigns": campaigns}
 
 
