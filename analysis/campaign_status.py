@@ -107,21 +107,25 @@ def _planned(status: Status, csv_dir: str | None) -> None:
     status.planned_from = [folder]
 
 
-def _per_preset(status: Status, traces_dir: str, rows: list[dict[str, Any]]) -> None:
-    """A campaign with mitigation presets (`traces/<preset>/`) replays every CSV once per
-    preset: planned per preset folder, and the rates per preset too."""
+def _per_preset(status: Status, results_dir: str, rows: list[dict[str, Any]]) -> None:
+    """A campaign with mitigation presets replays every CSV once per preset (the runs without
+    mitigation in `traces/`, each other preset's in `mitigated/<preset>/`): planned per preset,
+    and the rates per preset too."""
+    mitigated = os.path.join(results_dir, "mitigated")
     folders = (
-        [e.name for e in os.scandir(traces_dir) if e.is_dir() and not e.name.startswith(".")]
-        if os.path.isdir(traces_dir)
+        [e.name for e in os.scandir(mitigated) if e.is_dir() and not e.name.startswith(".")]
+        if os.path.isdir(mitigated)
         else []
     )
-    presets = {row["mitigation"] for row in rows}
-    if len(folders) < 2 and len(presets) < 2:
+    presets = {row["mitigation"] or "none" for row in rows} | set(folders)
+    if folders:
+        presets.add("none")
+    if len(presets) < 2:
         return
     if status.planned is not None:
-        status.planned *= max(len(folders), len(presets))
+        status.planned *= len(presets)
         status.notes.append(
-            f"mitigation presets {', '.join(sorted(set(folders) | presets))}: every CSV once each"
+            f"mitigation presets {', '.join(sorted(presets))}: every CSV once each"
         )
     if "mitigation" not in status.by:
         status.by = ["mitigation", *status.by]
@@ -184,31 +188,49 @@ def _read_benchmark(path: str) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def _job_times(status: Status, rows: list[dict[str, Any]]) -> None:
-    """Time spent from the jobs' benchmarks and the runs' wall times; cost of one run."""
-    rd = Path(status.results_dir)
-    stems: dict[str, float] = {}
+def _benchmarks(results_dir: Path) -> tuple[dict[tuple[str, str], float], int]:
+    """Seconds of every finished inject job by (preset, job name), and how many benchmark files
+    were unreadable: a campaign's own jobs in `benchmarks/inject/<campaign>/`, another
+    mitigation preset's in its sub-folder."""
+    found: dict[tuple[str, str], float] = {}
     bad = 0
     for kind in ("inject", "replay"):
-        folder = rd.parent / "benchmarks" / kind / rd.name
+        folder = results_dir.parent / "benchmarks" / kind / results_dir.name
         if not folder.is_dir():
             continue
-        for tsv in sorted(folder.glob("*.tsv")):
+        for tsv in sorted(folder.rglob("*.tsv")):
+            preset = "none" if tsv.parent == folder else tsv.parent.name
             seconds = _read_benchmark(str(tsv))
             if seconds is None:
                 bad += 1
             else:
-                stems[tsv.stem] = seconds
+                found[(preset, tsv.stem)] = seconds
+    return found, bad
+
+
+def _covers(job: str, run_id: str) -> bool:
+    """Whether a job ran this id: jobs are named `<first id>..<last id>` (ids in sorted order),
+    or, in older campaigns, by their ids' shared prefix."""
+    first, sep, last = job.partition("..")
+    return first <= run_id <= last if sep else run_id.startswith(job)
+
+
+def _job_times(status: Status, rows: list[dict[str, Any]]) -> None:
+    """Time spent from the jobs' benchmarks and the runs' wall times; cost of one run."""
+    jobs, bad = _benchmarks(Path(status.results_dir))
     if bad:
         status.notes.append(f"{bad} benchmark file(s) unreadable: left out of the times")
-    status.finished_jobs = len(stems)
-    status.jobs_s = sum(stems.values())
+    status.finished_jobs = len(jobs)
+    status.jobs_s = sum(jobs.values())
+    by_preset: dict[str, list[str]] = {}
+    for preset, job in jobs:
+        by_preset.setdefault(preset, []).append(job)
     covered = 0
     walls: list[float] = []
     for row in rows:
         run_id = str(row["id"])
-        # A job's benchmark is named after its batch, the shared prefix of its runs' ids.
-        if any(run_id[:k] in stems for k in range(1, len(run_id) + 1)):
+        finished = by_preset.get(row.get("mitigation") or "none", [])
+        if any(_covers(job, run_id) for job in finished):
             covered += 1
         elif row.get("wall_time_s") is not None:
             status.running_runs_s += float(row["wall_time_s"])
@@ -320,8 +342,9 @@ def campaign_status(
         raise InputError(results_dir, None, "no such directory (a campaign's results folder)")
     status = Status(results_dir, by=list(by), method=method, confidence=confidence)
     _planned(status, csv_dir)
-    traces_dir = os.path.join(results_dir, "traces")
-    paths = discover_traces([traces_dir], recursive=True)[0] if os.path.isdir(traces_dir) else []
+    folders = [os.path.join(results_dir, name) for name in ("traces", "mitigated")]
+    folders = [f for f in folders if os.path.isdir(f)]
+    paths = discover_traces(folders, recursive=True)[0] if folders else []
     options = IngestOptions(num_classes=num_classes, csv_dir=csv_dir)
     t = thresholds or Thresholds()
     golden_set = None
@@ -332,7 +355,7 @@ def campaign_status(
         seen = {os.path.realpath(p) for p in status.golden}
         paths = [p for p in paths if os.path.realpath(p) not in seen]
     rows = _rows(paths, golden_set, options, t, jobs)
-    _per_preset(status, traces_dir, rows)
+    _per_preset(status, results_dir, rows)
     status.failures = [str(r["problem"]).split(" | ")[0] for r in rows if not r["complete"]]
     status.failed = len(status.failures)
     status.done = len(rows) - status.failed

@@ -115,9 +115,14 @@ def table(campaign, tmp_path) -> tuple[Path, Path]:
             extra["test"] = {e: 0.3 for e in range(5, 20)}
         return syn.injection_record(name, campaign.golden, 5, 3, **extra)
 
+    # As the pipeline lays them out: the runs without mitigation in the campaign's job folders,
+    # each other preset's in mitigated/<preset>/<job>/.
+    job = "inj_00..inj_11"
+    folders = {"none": campaign.traces / job,
+               **{p: campaign.root / "mitigated" / p / job for p in ("paper", "skip")}}
     for preset, kinds in (("none", outcomes), ("paper", paper), ("skip", skip)):
-        folder = campaign.traces / preset
-        folder.mkdir()
+        folder = folders[preset]
+        folder.mkdir(parents=True)
         for i, kind in enumerate(kinds):
             record = run(f"inj_{i:02d}", kind)
             if preset != "none":
@@ -133,7 +138,7 @@ def table(campaign, tmp_path) -> tuple[Path, Path]:
             )
     out = tmp_path / "mitigation.parquet"
     collect(
-        [str(campaign.traces / p) for p in ("none", "paper", "skip")],
+        [str(folders[p]) for p in ("none", "paper", "skip")],
         [str(campaign.golden_path)],
         str(out),
         log=io.StringIO(),
@@ -265,15 +270,23 @@ def test_text_rollback_lines_give_the_committed_history(campaign, tmp_path):
 
 
 def test_status_counts_every_csv_once_per_preset(campaign, table):
-    """`fi-analysis status` of a mitigation campaign (traces/<preset>/): planned runs are the
-    CSVs times the presets, and the provisional rates are per preset."""
+    """`fi-analysis status` of a mitigation campaign (traces/<job>/ and
+    mitigated/<preset>/<job>/): planned runs are the CSVs times the presets, the provisional
+    rates are per preset, and a finished job's benchmark covers its preset's runs only."""
     from analysis.campaign_status import campaign_status
 
     (campaign.root / "csv").mkdir()
     for i in range(12):
         (campaign.root / "csv" / f"inj_{i:02d}.csv").write_text("model,resnet18\n")
+    bench = campaign.root.parent / "benchmarks" / "inject" / campaign.root.name
+    (bench / "paper").mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (bench / "paper" / "inj_00..inj_05.tsv").write_text(
+        header + "60.0\t0:01:00\t1\t1\t1\t1\t0\t0\t9\t55\n")
     status = campaign_status(str(campaign.root), golden=[str(campaign.golden_path)])
     assert (status.planned, status.done, status.remaining) == (36, 36, 0)
+    assert (status.finished_jobs, status.jobs_s) == (1, 60.0)
+    assert status.per_run_s == 60.0 / 6  # inj_00..inj_05 of paper, not of none or skip
     assert status.by == ["mitigation", "stage"]
     groups = set(status.rates["group"])
     assert {"none, fwrd_inject", "paper, fwrd_inject", "skip, fwrd_inject"} <= groups
