@@ -250,6 +250,14 @@ def test_mitigation_none_is_byte_identical_to_no_option(micro_golden, tmp_path):
 def test_bad_mitigation_input_is_one_line_and_exit_2(micro_golden, observed, tmp_path, capsys):
     csv = write_csv(tmp_path / "x.csv")
     out = tmp_path / "out"
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe{")
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000)
+    other_golden = tmp_path / "other.json"
+    record = json.loads(observed.read_text())
+    record["mitigation"]["golden"]["sha256"] = "0" * 64
+    other_golden.write_text(json.dumps(record))
     base = ["inject", "--file", str(csv), "--golden", str(micro_golden), "--out-dir", str(out)]
     cases = [
         ([*base, "--mitigation", "bogus"], "--mitigation: bogus: unknown preset (known: none, "),
@@ -260,9 +268,22 @@ def test_bad_mitigation_input_is_one_line_and_exit_2(micro_golden, observed, tmp
         ([*base, "--observed", str(observed)], f"--observed: {observed}: given without"),
         (["observe", "--golden", str(micro_golden), "--mitigation", "magic", "--out-dir",
           str(out)], "--mitigation: magic: unknown preset"),
+        ([*base, "--mitigation", "guard", "--observed", str(binary)],
+         f"{binary}: file: not UTF-8"),
+        ([*base, "--mitigation", "guard", "--observed", str(nested)],
+         f"{nested}: file: JSON nested too deeply"),
+        ([*base, "--mitigation", "guard", "--observed", str(tmp_path)],
+         f"{tmp_path}: file: not a regular file"),
+        ([*base, "--mitigation", "guard", "--observed", str(other_golden)],
+         f"{other_golden}: mitigation.golden: observed another golden run"),
+        (["observe", "--golden", str(micro_golden), "--mitigation", "guard", "--out-dir",
+          str(micro_golden / "inside")], f"{micro_golden / 'inside'}: --out-dir: is inside"),
+        (["observe", "--golden", str(tmp_path / "nothing"), "--mitigation", "guard",
+          "--out-dir", str(out)], f"{tmp_path / 'nothing'}: --golden: No such"),
     ]
     for argv, expected in cases:
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(expected), err
     assert not out.exists()
+    assert not (micro_golden / "inside").exists()
