@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -263,17 +264,27 @@ def cmd_captions(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from analysis.campaign_status import campaign_status, format_status
 
-    status = campaign_status(
-        args.results_dir,
-        golden=args.golden,
-        csv_dir=args.csv_dir,
-        by=_columns(args.by),
-        method=args.method,
-        confidence=args.confidence,
-        thresholds=_thresholds(args),
-        num_classes=args.num_classes,
-        jobs=_jobs(args),
-    )
+    def read():
+        return campaign_status(
+            args.results_dir,
+            golden=args.golden,
+            csv_dir=args.csv_dir,
+            by=_columns(args.by),
+            method=args.method,
+            confidence=args.confidence,
+            thresholds=_thresholds(args),
+            num_classes=args.num_classes,
+            jobs=_jobs(args),
+        )
+
+    if args.watch is None:
+        status = read()
+    else:
+        from analysis.watch import watch
+
+        if not (args.watch > 0 and math.isfinite(args.watch)):
+            raise InputError("--watch", None, f"expected seconds > 0, got {args.watch}")
+        status = watch(read, args.watch, sys.stderr)
     sys.stdout.write(format_status(status))
     return 0
 
@@ -453,6 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="e.g. results/default")
     p.add_argument(
         "--by", default="stage", help="rates per group of these columns too (default stage)"
+    )
+    p.add_argument(
+        "--watch",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a live bar (stderr), refreshed every SECONDS until every planned injection has a "
+        "trace or Ctrl-C; then the status",
     )
     p.add_argument("--method", default="wilson", choices=["wilson", "clopper-pearson", "jeffreys"])
     p.add_argument("--confidence", type=float, default=0.95)

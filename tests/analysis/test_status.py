@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +187,62 @@ def test_status_refusals(running: Running, capsys) -> None:
         assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith(start), err
     with pytest.raises(InputError, match="neither a results folder"):
         analysis.load("results/nope")
+
+
+def _finish_campaign(running: Running, delay: float) -> threading.Thread:
+    """The rest of the campaign's traces, each appearing atomically, after `delay` seconds."""
+
+    def write() -> None:
+        time.sleep(delay)
+        for i in range(25, 60):
+            rec = syn.injection_record(f"inj_{i:05d}", running.goldens[0], 5, 3)
+            rec["golden_checkpoint"]["path"] = "results/golden/resnet18_small/seed_123/epoch_4"
+            hidden = running.traces / f".inj_{i:05d}.json.tmp"
+            syn.write_json(hidden, rec)
+            hidden.rename(running.traces / f"inj_{i:05d}.json")
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    return thread
+
+
+def test_status_watch_follows_the_campaign_to_its_end(running: Running, capsys) -> None:
+    thread = _finish_campaign(running, 0.5)
+    try:
+        assert main(["status", "results/default", "--watch", "0.1"]) == 0
+    finally:
+        thread.join()
+    out, err = capsys.readouterr()
+    # Not a terminal: one plain line per change, the first at 25 of 60, the last at 60 of 60.
+    lines = err.splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d injections 25/60: Masked \d+% \(\d+-\d+\).*", lines[0])
+    assert re.fullmatch(r"\d\d:\d\d:\d\d injections 60/60: Masked \d+% \(\d+-\d+\)", lines[-1])
+    assert len(lines) == len(set(lines))  # nothing repeated while nothing changed
+    assert out.startswith("results/default: every planned injection has a trace (60 of 60)")
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_status_watch_draws_a_bar_on_a_terminal(running: Running) -> None:
+    from analysis.watch import watch
+
+    screen = Terminal()
+    reads = []
+
+    def read():
+        reads.append(1)
+        return campaign_status("results/default")
+
+    status = watch(read, 0.05, screen, limit=2)
+    assert len(reads) == 2 and status.remaining == 35
+    drawn = screen.getvalue()
+    assert "\r" in drawn and "injections:" in drawn and "25/60" in drawn and "Masked" in drawn
+
+
+def test_status_watch_refuses_a_bad_interval(running: Running, capsys) -> None:
+    for bad in ("0", "-1", "nan", "inf"):
+        assert main(["status", "results/default", "--watch", bad]) == 2
+        assert capsys.readouterr().err.strip().startswith("--watch: expected seconds > 0")
