@@ -74,7 +74,7 @@ def fault_free_step_seconds(golden: Path, data_dir: Path | None, steps: int = 20
     from fi_core import data, train
     from fi_core import golden as golden_run
 
-    _, config = golden_run.read_golden(golden)
+    _, config = golden_run.read_workload(golden)
     trainer = train.Trainer(config, data.load(config, data_dir))
     trainer.restore(golden / "epoch_0")
     trainer.step(1, 0)  # trace
