@@ -39,15 +39,17 @@ def summary(status: Status) -> str:
     return ", ".join(parts)
 
 
-def _bar(stream: TextIO, total: int | None):
-    """A tqdm bar on a terminal; None elsewhere, or without tqdm (plain lines then)."""
+def _bar(stream: TextIO, total: int | None, initial: int):
+    """A tqdm bar on a terminal (its rate counts the runs finished while watching); None
+    elsewhere, or without tqdm (plain lines then)."""
     if not stream.isatty():
         return None
     try:
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc="injections", unit="run", file=stream, dynamic_ncols=True)
+    return tqdm(total=total, initial=initial, desc="injections", unit="run", file=stream,
+                dynamic_ncols=True)
 
 
 def watch(
@@ -56,7 +58,7 @@ def watch(
     """Refresh every `interval` seconds until nothing is left to run (or Ctrl-C, or `limit`
     refreshes); returns the last status read."""
     status = read()
-    bar = _bar(stream, status.planned)
+    bar = _bar(stream, status.planned, status.done + status.failed)
     shown: tuple[int, int | None, str] | None = None
     refreshes = 0
     try:
