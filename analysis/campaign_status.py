@@ -11,6 +11,7 @@ over-represented; the intervals cover the runs done so far, not the campaign.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import csv
 import io
@@ -208,11 +209,29 @@ def _benchmarks(results_dir: Path) -> tuple[dict[tuple[str, str], float], int]:
     return found, bad
 
 
-def _covers(job: str, run_id: str) -> bool:
-    """Whether a job ran this id: jobs are named `<first id>..<last id>` (ids in sorted order),
-    or, in older campaigns, by their ids' shared prefix."""
-    first, sep, last = job.partition("..")
-    return first <= run_id <= last if sep else run_id.startswith(job)
+class _FinishedJobs:
+    """The finished jobs of each preset, looked up by run id in O(log jobs): jobs are named
+    `<first id>..<last id>` (ids in sorted order, ranges that do not overlap), or, in older
+    campaigns, by their ids' shared prefix."""
+
+    def __init__(self, jobs: Sequence[tuple[str, str]]) -> None:
+        self.ranges: dict[str, tuple[list[str], list[str]]] = {}
+        self.prefixes: set[tuple[str, str]] = set()
+        for preset, job in sorted(jobs, key=lambda pj: (pj[0], pj[1].partition("..")[0])):
+            first, sep, last = job.partition("..")
+            if sep:
+                firsts, lasts = self.ranges.setdefault(preset, ([], []))
+                firsts.append(first)
+                lasts.append(last)
+            else:
+                self.prefixes.add((preset, job))
+
+    def covers(self, preset: str, run_id: str) -> bool:
+        firsts, lasts = self.ranges.get(preset, ([], []))
+        i = bisect.bisect_right(firsts, run_id) - 1
+        if i >= 0 and run_id <= lasts[i]:
+            return True
+        return any((preset, run_id[:k]) in self.prefixes for k in range(1, len(run_id) + 1))
 
 
 def _job_times(status: Status, rows: list[dict[str, Any]]) -> None:
@@ -222,15 +241,11 @@ def _job_times(status: Status, rows: list[dict[str, Any]]) -> None:
         status.notes.append(f"{bad} benchmark file(s) unreadable: left out of the times")
     status.finished_jobs = len(jobs)
     status.jobs_s = sum(jobs.values())
-    by_preset: dict[str, list[str]] = {}
-    for preset, job in jobs:
-        by_preset.setdefault(preset, []).append(job)
+    finished = _FinishedJobs(list(jobs))
     covered = 0
     walls: list[float] = []
     for row in rows:
-        run_id = str(row["id"])
-        finished = by_preset.get(row.get("mitigation") or "none", [])
-        if any(_covers(job, run_id) for job in finished):
+        if finished.covers(row.get("mitigation") or "none", str(row["id"])):
             covered += 1
         elif row.get("wall_time_s") is not None:
             status.running_runs_s += float(row["wall_time_s"])

@@ -1,9 +1,10 @@
 """The engine's verdict on a pipeline configuration, before any job runs (`fi-core check-config`).
 
-The Snakemake workflow sends the parts of its configuration that reach the engine (workloads
-and their overrides, the golden runs' seeds, every campaign's generation options or replay
-CSVs) as one JSON request, once per parse, and gets back what the engine knows about them
-(resolved workloads, golden seeds, fault models, id width, the largest campaign). Every check
+The Snakemake workflow sends the parts of its configuration that reach the engine (the
+plugins, imported first, workloads and their overrides, the golden runs' seeds, every
+campaign's generation options or replay CSVs and mitigation presets) as one JSON request,
+once per parse, and gets back what the engine knows about them (resolved workloads, golden
+seeds, fault models, id width, the largest campaign). Every check
 is the engine's own (`workloads.resolve`, `campaign.check`, `injection.parse`), so a dry run
 refuses exactly what a job would refuse. A problem is `BadInput("config", <json path>,
 <reason>)`: one line naming the configuration key. Nothing here imports TensorFlow.
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fi_core import architecture, campaign, faults, injection, workloads
+from fi_core import architecture, campaign, faults, injection, plugins, workloads
 from fi_core.errors import BadInput
 
 FORMAT = "fi-check/1"
@@ -214,6 +215,11 @@ def check_campaign(name: str, spec: Any, resolved: Mapping[str, dict[str, Any]])
 def check_request(request: Any) -> dict[str, Any]:
     """The whole verdict: raises BadInput naming the first bad key, else returns the facts."""
     request = _mapping(request, "request")
+    for i, name in enumerate(_names(request.get("plugins") or None, "plugins") or []):
+        try:
+            plugins.load([name], _SOURCE)
+        except BadInput as error:
+            raise _bad(f"plugins[{i}]", error.reason) from None
     resolved = {name: check_workload(name, spec)
                 for name, spec in _mapping(request.get("workloads") or {}, "workloads").items()}
     campaigns = _mapping(request.get("campaigns") or {}, "campaigns")

@@ -24,15 +24,21 @@ def trace_paths(out_dir: Path, label: str) -> tuple[Path, Path]:
     return out_dir / f"{label}.txt", out_dir / f"{label}.json"
 
 
-def check_inject(hits: Sequence[Injection], golden_dir: Path, out_dir: Path) -> None:
-    """Refuse, before anything runs, an `--out-dir` that is not a writable folder or lies in the
-    golden run, a CSV whose stem is not a plain name, and a trace that would overwrite a CSV."""
+def check_trace_dir(golden_dir: Path, out_dir: Path) -> None:
+    """Refuse, before anything runs, a traces' `--out-dir` that is not a writable folder or
+    lies in, or holds, a golden run."""
     files.check_output_dir(out_dir, "--out-dir")
     if files.inside(out_dir, golden_dir):
         raise BadInput(str(out_dir), "--out-dir", f"is inside the golden run {golden_dir}: "
                                                   "traces would change it")
     if (out_dir / GOLDEN_MARK).exists():
         raise BadInput(str(out_dir), "--out-dir", "holds a golden run: traces would change it")
+
+
+def check_inject(hits: Sequence[Injection], golden_dir: Path, out_dir: Path) -> None:
+    """`check_trace_dir`, and refuse a CSV whose stem is not a plain name or whose trace would
+    overwrite a CSV."""
+    check_trace_dir(golden_dir, out_dir)
     inputs = {os.path.realpath(hit.source) for hit in hits}
     for hit in hits:
         if not TRACE_NAME.fullmatch(hit.label):
@@ -42,13 +48,3 @@ def check_inject(hits: Sequence[Injection], golden_dir: Path, out_dir: Path) -> 
             if os.path.realpath(path) in inputs:
                 raise BadInput(str(path), "--out-dir", "the trace would overwrite an input CSV")
 
-
-def check_observe(golden_dir: Path, out_dir: Path) -> None:
-    """Refuse, before anything runs, an observe run's `--out-dir` that is not a writable folder
-    or lies in, or holds, a golden run."""
-    files.check_output_dir(out_dir, "--out-dir")
-    if files.inside(out_dir, golden_dir):
-        raise BadInput(str(out_dir), "--out-dir", f"is inside the golden run {golden_dir}: "
-                                                  "traces would change it")
-    if (out_dir / GOLDEN_MARK).exists():
-        raise BadInput(str(out_dir), "--out-dir", "holds a golden run: traces would change it")

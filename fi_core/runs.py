@@ -220,12 +220,8 @@ def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, 
     written = []
     try:
         for hit in hits:
-            guard = (Guard(instruments, mitigation.mode, trainer,
-                           Trace("injection", hit.label, hit.workload, hit.config),
-                           mitigation.states_before(hit.epoch))
-                     if instruments is not None and mitigation is not None else None)
             written.append(_replay_one(trainer, hit, out_dir, checkpoint_hash, golden_run,
-                                       early_exit, batch, guard))
+                                       early_exit, batch, mitigation))
     finally:
         batch.close()
     return written
@@ -233,13 +229,14 @@ def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, 
 
 def _replay_one(trainer: Trainer, hit: Injection, out_dir: Path,
                 checkpoint_hash: Callable[[Path], str], golden_run: rejoin.GoldenRun,
-                early_exit: str, batch: BatchProgress, guard: Guard | None) -> Path:
+                early_exit: str, batch: BatchProgress, mitigation: Setting | None) -> Path:
     # Verified before TensorFlow reads it (hashed once per process, before TensorFlow started),
     # then kept in memory for the other CSVs of the batch.
     folder = golden_run.restore(trainer, hit.epoch - 1)
     trainer.set_learning_rate(hit.config.learning_rate)
-    trace = guard.trace if guard is not None else Trace("injection", hit.label, hit.workload,
-                                                        hit.config)
+    trace = Trace("injection", hit.label, hit.workload, hit.config)
+    guard = (Guard(trainer.instruments, mitigation.mode, trainer, trace,
+                   mitigation.states_before(hit.epoch)) if mitigation is not None else None)
     trace.record["csv"] = {key: ",".join(values) for key, values in hit.rows.items()}
     trace.inject_header(hit.epoch, hit.step)
     trace.loaded(folder, checkpoint_hash(folder), hit.epoch)

@@ -89,11 +89,7 @@ rule inject_mitigated:
 rule mitigation_trace_list:
     # Every preset's trace folders, one per line, for `fi-analysis collect @<list>`.
     input:
-        traces=lambda wildcards: [
-            path
-            for preset in PLAN.mitigations(wildcards.campaign)
-            for path in mitigated_dirs(wildcards.campaign, preset)
-        ],
+        traces=lambda wildcards: mitigation_trace_dirs(wildcards.campaign),
     output:
         "results/{campaign}/mitigation.list",
     log:
@@ -106,11 +102,7 @@ rule mitigation_trace_list:
 
 rule mitigation_collect:
     input:
-        traces=lambda wildcards: [
-            path
-            for preset in PLAN.mitigations(wildcards.campaign)
-            for path in mitigated_dirs(wildcards.campaign, preset)
-        ],
+        traces=lambda wildcards: mitigation_trace_dirs(wildcards.campaign),
         listed="results/{campaign}/mitigation.list",
         golden=lambda wildcards: result_goldens(wildcards.campaign),
     output:

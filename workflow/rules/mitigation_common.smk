@@ -18,6 +18,15 @@ def mitigated_dirs(campaign, preset):
     ]
 
 
+def mitigation_trace_dirs(campaign):
+    """Every preset's trace folders of a campaign."""
+    return [
+        path
+        for preset in PLAN.mitigations(campaign)
+        for path in mitigated_dirs(campaign, preset)
+    ]
+
+
 def observe_dir(workload, preset):
     return f"results/observe/{workload}/{preset}"
 

@@ -1,7 +1,6 @@
 """Asking the engine and the analysis about a configuration, through their command lines.
 
-`fi-core check-config` and `fi-analysis check-config` read one JSON request on stdin (the
-engine's `plugins` become `--plugin` options, imported before the request is read) and answer
+`fi-core check-config` and `fi-analysis check-config` read one JSON request on stdin and answer
 with JSON facts (exit 0) or one line `config: <json path>: <reason>` (exit 2). The workflow runs
 them with the Python its jobs use, so the answers are those of the code the jobs will run.
 """
@@ -27,12 +26,9 @@ def subprocess_asker(python: str, env: Mapping[str, str] | None = None,
     """An asker that runs `python -m <tool> check-config`."""
 
     def ask(tool: str, request: dict[str, Any]) -> dict[str, Any]:
-        # Plugins are imported by the command line before it reads the request.
-        plugins = [arg for name in request.get("plugins", ()) for arg in ("--plugin", name)]
-        body = {key: value for key, value in request.items() if key != "plugins"}
-        command = [python, "-m", tool, "check-config", *plugins]
+        command = [python, "-m", tool, "check-config"]
         try:
-            result = subprocess.run(command, input=json.dumps(body), capture_output=True,
+            result = subprocess.run(command, input=json.dumps(request), capture_output=True,
                                     text=True, timeout=timeout, env=dict(env) if env else None)
         except (OSError, subprocess.TimeoutExpired) as error:
             raise ConfigError("(workflow)", f"cannot ask {TOOLS[tool]}: {error}") from None
