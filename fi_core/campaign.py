@@ -157,8 +157,11 @@ def check_output(count: int, seed: int, out: Path, prefix: str) -> None:
 
 
 def generate(spec: CampaignSpec, count: int, seed: int, out: Path,
-             prefix: str = "inj_") -> list[Path]:
-    """Write `count` CSVs `<prefix>00000.csv`... into `out`; each one parses back as valid."""
+             prefix: str = "inj_", shown_out: Path | None = None) -> list[Path]:
+    """Write `count` CSVs `<prefix>00000.csv`... into `out`; each one parses back as valid.
+
+    A write that fails (a full disk) is not the input's fault: an OSError naming the CSV as it
+    would be in `shown_out` (the final folder, when `out` is a staging folder inside it)."""
     check(spec)
     check_output(count, seed, out, prefix)
     width = max(ID_WIDTH, len(str(count - 1)))
@@ -169,7 +172,8 @@ def generate(spec: CampaignSpec, count: int, seed: int, out: Path,
         try:
             injection.write(path, rows)
         except OSError as error:
-            raise BadInput(injection.shown(str(path)), "--out",
-                           error.strerror or type(error).__name__) from None
+            shown = (shown_out or out) / path.name
+            raise OSError(error.errno, error.strerror or type(error).__name__,
+                          injection.shown(str(shown))) from None
         paths.append(path)
     return paths

@@ -149,6 +149,11 @@ def parser() -> argparse.ArgumentParser:
                         help="an injection CSV (repeatable: one process, many replays)")
     inject.add_argument("--golden", type=Path, required=True, help="folder of the golden run")
     inject.add_argument("--out-dir", type=Path, required=True)
+    inject.add_argument("--partial-dir", type=Path, default=None, metavar="DIR",
+                        help="write each finished pair here first and move them all to "
+                             "--out-dir at the end; a rerun keeps the pairs an earlier attempt "
+                             "finished here (same CSVs, golden run and options) and trains "
+                             "only the rest")
     inject.add_argument("--injection-step", default=None, choices=("auto", "eager", "traced"),
                         help="run the once-per-CSV injection step eagerly, traced, or auto "
                              "(default: traced for a pass with many CSVs in this batch; "
@@ -282,7 +287,7 @@ def _generate(args: argparse.Namespace) -> int:
     campaign.check(spec)
     campaign.check_output(args.n, args.seed, args.out, args.prefix)
     with files.staged_files(args.out) as work:  # all the CSVs, or none
-        paths = campaign.generate(spec, args.n, args.seed, work, args.prefix)
+        paths = campaign.generate(spec, args.n, args.seed, work, args.prefix, args.out)
     print(f"wrote {len(paths)} injection CSVs to {args.out}")
     return 0
 
@@ -307,6 +312,21 @@ def _check_inject(args: argparse.Namespace):  # -> (hits, WorkloadConfig, Settin
     return hits, config, mitigation
 
 
+def _open_partial(args: argparse.Namespace, hits: list):  # -> resume.PartialRuns | None
+    """The runs an earlier attempt of this job finished in `--partial-dir` (None without)."""
+    from fi_core import resume
+
+    if args.partial_dir is None:
+        return None
+    resume.check_partial_dir(args.partial_dir, args.out_dir, args.golden)
+    options = {"injection_step": args.injection_step or "", "early_exit": args.early_exit,
+               "strategy": args.strategy, "mitigation": args.mitigation,
+               "mitigation_mode": args.mitigation_mode,
+               "observed": resume.file_sha256(args.observed),
+               "data_dir": None if args.data_dir is None else str(args.data_dir)}
+    return resume.open_partial(args.partial_dir, hits, golden_dir=args.golden, options=options)
+
+
 def _check_observe(args: argparse.Namespace):  # -> (WorkloadConfig, Setting)
     from fi_core import golden, outputs
     from fi_core.mitigation import priming
@@ -320,15 +340,19 @@ def _check_observe(args: argparse.Namespace):  # -> (WorkloadConfig, Setting)
 def _train(args: argparse.Namespace) -> int:
     """Check everything the user gave (inputs, outputs, the data set) before TensorFlow
     starts, then train."""
-    from fi_core import cifar
+    from fi_core import cifar, resume
 
-    hits, mitigation = [], None
+    hits, mitigation, partial = [], None, None
     if args.command == "golden":
         config = _check_golden(args)
     elif args.command == "observe":
         config, mitigation = _check_observe(args)
     else:
         hits, config, mitigation = _check_inject(args)
+        partial = _open_partial(args, hits)
+        if partial is not None and not partial.todo:  # an earlier attempt finished them all
+            resume.finish(partial, hits, args.out_dir)
+            return 0
     if config.dataset == "cifar10":
         cifar.preload(args.data_dir)
     from fi_core import tf_setup
@@ -343,8 +367,11 @@ def _train(args: argparse.Namespace) -> int:
         runs.observe(args.golden, mitigation, args.out_dir, args.data_dir, strategy)
     else:
         step = args.injection_step or ("traced" if args.strategy == "tpu" else "auto")
-        runs.replay(hits, config, args.golden, args.out_dir, args.data_dir, strategy,
+        todo, out_dir = (partial.todo, partial.folder) if partial else (hits, args.out_dir)
+        runs.replay(list(todo), config, args.golden, out_dir, args.data_dir, strategy,
                     injection_step=step, early_exit=args.early_exit, mitigation=mitigation)
+        if partial is not None:
+            resume.finish(partial, hits, args.out_dir)
     return 0
 
 

@@ -5,13 +5,14 @@ of one), output paths checked before any work, input files read with a size cap,
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from fi_core.errors import BadInput
@@ -38,8 +39,8 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(caught[0])  # now handled by the handler that was in place
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+def _write_temporary(path: Path, data: str | bytes) -> Path:
+    """`data` in a new temporary file beside `path`, fsynced (removed again if that fails)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
     tmp = None
@@ -51,10 +52,37 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from a group
-        os.replace(tmp, path)
+        return Path(tmp)
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    write_all_or_none([(path, data)])
+
+
+def write_all_or_none(items: Sequence[tuple[Path, str | bytes]]) -> None:
+    """Write every file under a temporary name first, then rename them into place in order:
+    a full disk or any other failure while writing leaves none of them (a trace pair is both
+    files or neither; a rename needs no space)."""
+    written: list[tuple[Path, Path]] = []
+    renamed: list[Path] = []
+    try:
+        for path, data in items:
+            written.append((_write_temporary(path, data), path))
+        with signals_deferred():
+            for tmp, path in written:
+                os.replace(tmp, path)
+                renamed.append(path)
+    except BaseException:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+        if len(renamed) < len(items):
+            for path in renamed:
+                path.unlink(missing_ok=True)
         raise
 
 
@@ -96,7 +124,7 @@ def read_input(path: Path, limit: int, source: str | None = None) -> bytes:
 
 
 # ---------------------------------------------------------------- outputs
-def _nearest_existing(path: Path) -> Path:
+def nearest_existing(path: Path) -> Path:
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -126,7 +154,7 @@ def check_output_dir(path: Path, option: str, replaced: bool = False) -> None:
             raise BadInput(str(path) or "''", option, "not a folder name that can be replaced")
         if path.exists() and not path.is_dir():
             raise BadInput(str(path), option, "exists and is not a folder")
-        place = path if path.is_dir() else _nearest_existing(path)
+        place = path if path.is_dir() else nearest_existing(path)
         if not place.is_dir():
             raise BadInput(str(path), option, f"{place} is not a folder")
         check_can_write_in(place, path, option)
@@ -144,17 +172,47 @@ def inside(path: Path, folder: Path) -> bool:
     return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
 
+STAGED_PREFIX, STAGED_SUFFIX = ".staged.", ".partial"
+
+
+def _hold(folder: Path) -> int:
+    """An exclusive lock on `folder` for as long as this process lives (or closes the fd): how
+    a later run tells a staging folder in use from one a killed run left behind."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def _clear_abandoned_staging(out: Path, keep: Path) -> None:
+    """Remove the staging folders in `out` that no live process holds (a killed run's)."""
+    for entry in out.iterdir():
+        if (entry == keep or not entry.name.startswith(STAGED_PREFIX)
+                or not entry.name.endswith(STAGED_SUFFIX) or entry.is_symlink()
+                or not entry.is_dir()):
+            continue
+        try:
+            fd = _hold(entry)
+        except OSError:
+            continue  # in use by a run that is still going
+        try:
+            shutil.rmtree(entry, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def staged_files(out: Path) -> Iterator[Path]:
     """A hidden folder inside `out` to write files into; when the block succeeds they are
     moved into `out` (an interrupt waits for the moves), otherwise they are removed and `out`
     is as it was (a folder this created is removed again)."""
     created = not out.exists()
-    work, done = None, False
+    work, done, held = None, False, None
     try:
         with signals_deferred():  # created and named at once, or not at all
             out.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(prefix=".staged.", suffix=".partial", dir=out))
+            work = Path(tempfile.mkdtemp(prefix=STAGED_PREFIX, suffix=STAGED_SUFFIX, dir=out))
+            held = _hold(work)
+        _clear_abandoned_staging(out, keep=work)
         yield work
         with signals_deferred():
             for item in sorted(work.iterdir()):
@@ -163,6 +221,8 @@ def staged_files(out: Path) -> Iterator[Path]:
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
+        if held is not None:
+            os.close(held)
         if created and not done:
             with contextlib.suppress(OSError):
                 out.rmdir()

@@ -10,15 +10,21 @@ command line (`--plugin MODULE`, repeatable, on every fi-core command), in the e
 passed as `--plugin`). It must be importable: on `PYTHONPATH`, installed, or in the folder the
 command runs from (the pipeline adds its checkout).
 
-A plugin runs with the user's rights, like any code the user imports; the module name is checked
-(dotted identifiers) so that it can only name a module, never a path or a shell word.
+A plugin is code, by design (like a Snakefile): it runs with the user's rights when it is
+imported, and `plugins:` in a pipeline configuration is imported by every fi-core command the
+pipeline runs, a dry run (`snakemake -n`) included. Only the user names plugins (an option, the
+environment, the configuration); no data file (CSV, trace, golden folder, observe record) can
+name a module. The name is checked (dotted identifiers) so that it can only name a module, never
+a path or a shell word. A plugin that raises or exits while it loads is one line, exit 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
+import sys
 from collections.abc import Sequence
 
 from fi_core.errors import BadInput
@@ -39,7 +45,13 @@ def load(names: Sequence[str], source: str = "--plugin") -> None:
             raise BadInput(source, "plugin", f"{_one_line(repr(name))} is not a module name "
                                              "(dotted identifiers, e.g. my_faults)")
         try:
-            importlib.import_module(name)
+            # What a plugin prints while it loads goes to stderr: stdout is a command's result
+            # (describe's and check-config's JSON).
+            with contextlib.redirect_stdout(sys.stderr):
+                importlib.import_module(name)
+        except SystemExit as stop:  # user code that ends the process is refused, not obeyed
+            raise BadInput(source, name, f"cannot load the plugin: it exits at import "
+                                         f"(SystemExit: {_one_line(str(stop.code))})") from None
         except Exception as error:  # user code: any failure is one line
             raise BadInput(source, name, f"cannot load the plugin: {type(error).__name__}: "
                                          f"{_one_line(str(error))}") from None

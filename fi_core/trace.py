@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import fi_core
-from fi_core.files import write_atomic
+from fi_core.files import write_all_or_none
 from fi_core.workloads import NUM_CLASSES, WorkloadConfig
 
 FORMAT = "fi-trace/1"
@@ -141,9 +141,9 @@ class Trace:
             self._first_nonfinite(epoch, self.config.steps_per_epoch - 1, "test_loss")
 
     def write(self, text_path: Path, json_path: Path, **extra: Any) -> None:
-        """Write both files atomically (JSON last: its presence means the run finished)."""
+        """Write both files or neither (JSON renamed last: its presence means the run finished)."""
         self.record.update(extra)
         self.record["wall_time_s"] = round(time.monotonic() - self.started, 3)
         self.record["versions"] = versions()
-        write_atomic(text_path, "\n".join(self.lines) + "\n")
-        write_atomic(json_path, json.dumps(json_safe(self.record), indent=1) + "\n")
+        write_all_or_none([(text_path, "\n".join(self.lines) + "\n"),
+                           (json_path, json.dumps(json_safe(self.record), indent=1) + "\n")])

@@ -8,9 +8,12 @@ configuration."""
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import json
+import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -33,8 +36,9 @@ pytestmark = pytest.mark.slow
 CAMPAIGN = "micro"
 SEQ = "seqmicro"
 N = 4
-VICTIM = "inj_00002"
+VICTIM = "inj_00003"
 VICTIM_JOB = "inj_00002..inj_00003"  # two workers: inj_00000..inj_00001 and this one
+FINISHED = "inj_00002"  # the victim job's first CSV: finished before the kill, kept
 HALF_WIDTH = 0.4  # looks at 4 and 7 injections per stratum (fi-analysis check-config)
 
 
@@ -130,19 +134,20 @@ def campaign(tmp_path_factory):
             env=subprocess_env(),
             cwd=workdir,
         )
-    victim_trace = workdir / "results" / CAMPAIGN / "traces" / VICTIM_JOB / f"{VICTIM}.json"
-    killed = False
+    partial = workdir / "results" / CAMPAIGN / "partial" / "traces" / VICTIM_JOB
+    killed, kept = False, {}
     deadline = time.monotonic() + 600
     try:
         while first.poll() is None and time.monotonic() < deadline and not killed:
             proc = injection_process(workdir, f"/{CAMPAIGN}/csv/{VICTIM}.csv")
-            if proc is not None:
-                time.sleep(1.0)  # let it get going: TensorFlow is starting or training
-                assert not victim_trace.exists(), "the victim finished before it was killed"
-                proc.send_signal(signal.SIGKILL)
+            if proc is not None and (partial / f"{FINISHED}.json").exists():
+                proc.send_signal(signal.SIGKILL)  # while it trains the job's second CSV
                 killed = True
+                assert not (partial / f"{VICTIM}.json").exists(), "the victim finished"
+                kept = {name: (partial / name).stat().st_ino
+                        for name in (f"{FINISHED}.json", f"{FINISHED}.txt")}
             else:
-                time.sleep(0.05)
+                time.sleep(0.02)
         first.wait(timeout=900)
     finally:
         if first.poll() is None:
@@ -161,6 +166,7 @@ def campaign(tmp_path_factory):
         "first": out_first,
         "second": second,
         "mtimes_after_kill": mtimes_after_kill,
+        "kept": kept,
         "table_after_kill": table_after_kill,
         "elapsed": elapsed,
     }
@@ -188,6 +194,15 @@ def test_rerun_runs_only_the_killed_job(campaign):
     for name, mtime in campaign["mtimes_after_kill"].items():
         assert after[name] == mtime, f"{name} was rewritten by the rerun"
     assert f"{VICTIM_JOB}/{VICTIM}.json" in after and f"{VICTIM_JOB}/{VICTIM}.txt" in after
+    # The run the killed job finished was kept (the same files, moved), only the victim trained.
+    workdir = campaign["workdir"]
+    job = workdir / "results" / CAMPAIGN / "traces" / VICTIM_JOB
+    for name, inode in campaign["kept"].items():
+        assert (job / name).stat().st_ino == inode, f"{name} was trained again"
+    log = (workdir / "logs" / "inject" / CAMPAIGN / f"{VICTIM_JOB}.log").read_text()
+    assert "kept 1 finished runs of an earlier attempt" in log and "training 1\n" in log
+    assert f"[{VICTIM}] done (" in log and f"[{FINISHED}] done (" not in log
+    assert not (workdir / "results" / CAMPAIGN / "partial" / "traces" / VICTIM_JOB).exists()
 
 
 def test_final_table_has_every_experiment(campaign):
@@ -273,3 +288,52 @@ def test_same_config_gives_byte_identical_csvs(campaign, tmp_path):
     assert mismatch == [] and errors == []
     text = (first / "inj_00000.csv").read_text()
     assert "stage," in text and "target_layer," in text
+
+
+def test_a_sequential_round_killed_with_snakemake_resumes_with_the_same_command(campaign):
+    """Last: it changes the campaign's folder. One job of the sequential campaign's last round
+    is removed and run again (`--forcerun` that folder); Snakemake and everything it started
+    are killed (SIGKILL to the process group, as a lost machine) once the job has finished a
+    CSV. The same command then removes the stale lock, trains only the job's unfinished CSVs
+    and ends with the same runs."""
+    workdir, config = campaign["workdir"], campaign["config"]
+    results = workdir / "results" / SEQ
+    lists = [set((results / "rounds" / f"round_{r}.list").read_text().split())
+             for r in range(1, len(_decisions(results)) + 1)]
+    newest = sorted(lists[-1] - (lists[-2] if len(lists) > 1 else set()))
+    last_round = workdir / newest[-1]  # a job of the last round: nothing comes after it
+    before = {p.name: p.read_bytes() for p in last_round.glob("*.txt")}
+    table_before = pd.read_parquet(results / "results.parquet")
+    shutil.rmtree(last_round)
+    partial = results / "partial" / "traces" / last_round.name
+    # Snakemake does not remake a missing folder whose results are up to date: name it.
+    command = ("--cores", "2", "--forcerun", str(last_round.relative_to(workdir)))
+    first = subprocess.Popen(snakemake_cmd(workdir, config, *command),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=subprocess_env(), cwd=workdir, start_new_session=True)
+    deadline = time.monotonic() + 600
+    try:
+        while not list(partial.glob("seq_*.json")):
+            assert first.poll() is None and time.monotonic() < deadline, "ended unkilled"
+            time.sleep(0.02)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=60)
+    kept = sorted(p.stem for p in partial.glob("seq_*.json"))
+    assert any((workdir / ".snakemake" / "locks").glob("*.lock"))  # what the kill left
+
+    second = run(workdir, config, *command)
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output[-6000:]
+    assert ("fi-pipeline: removed the lock left by a Snakemake run of this folder that is no "
+            "longer running (killed); continuing") in output
+    assert inject_jobs(output, SEQ) == [last_round.name]
+    log = (workdir / "logs" / "inject" / SEQ / f"{last_round.name}.log").read_text()
+    assert f"kept {len(kept)} finished runs of an earlier attempt" in log
+    assert f"training {len(before) - len(kept)}\n" in log
+    assert {p.name: p.read_bytes() for p in last_round.glob("*.txt")} == before
+    table = pd.read_parquet(results / "results.parquet")
+    columns = [c for c in table.columns if "wall" not in c]
+    pd.testing.assert_frame_equal(table[columns].sort_values("id").reset_index(drop=True),
+                                  table_before[columns].sort_values("id").reset_index(drop=True))

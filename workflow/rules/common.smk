@@ -16,9 +16,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "lib"))
 
 import fi_pipeline
-from fi_pipeline import commands, rounds
+from fi_pipeline import commands, rounds, stale_lock
 from fi_pipeline.asking import subprocess_asker
 from fi_pipeline.plan import GENERATED, SEQUENTIAL
+
+# A lock left by a killed run of this folder is removed when that run is provably gone
+# (fi_pipeline/stale_lock.py); every real run records itself beside its lock when it starts.
+_stale = stale_lock.clear_if_stale()
+if _stale:
+    print(_stale, file=sys.stderr)
+
+
+onstart:
+    if not workflow.dryrun:
+        stale_lock.record_owner()
+
 
 # Every rule runs `python -m fi_core` / `python -m analysis` from this checkout, also inside the
 # conda environments of --software-deployment-method conda (which do not install the project).

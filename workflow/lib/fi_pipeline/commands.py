@@ -9,6 +9,7 @@ here; the quoting does not rely on it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 from fi_pipeline import rounds
@@ -86,10 +87,21 @@ def generate(plan: Plan, campaign: str, out: str, stratum: rounds.Stratum | None
     return [*args, "--out", out]
 
 
+def partial_dir(campaign: str, out: str) -> str:
+    """Where a job's runs are written first (`fi-core inject --partial-dir`): under
+    `results/<campaign>/partial/`, outside the folder Snakemake removes when the job fails, so
+    that its rerun trains only the CSVs that did not finish."""
+    root = PurePosixPath("results", campaign)
+    path = PurePosixPath(out)
+    rest = path.relative_to(root) if path.is_relative_to(root) else PurePosixPath(path.name)
+    return str(root / "partial" / rest)
+
+
 def inject(plan: Plan, campaign: str, job: Job, out: str) -> list[str]:
     workload = plan.campaigns[campaign].workload
     return [*plugin_args(plan), *_pairs("--file", job.csvs),
             "--golden", plan.golden_dir(workload), "--out-dir", out,
+            "--partial-dir", partial_dir(campaign, out),
             *data_args(plan, workload), *engine_args(plan)]
 
 
