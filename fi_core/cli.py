@@ -334,6 +334,7 @@ def _check_observe(args: argparse.Namespace):  # -> (WorkloadConfig, Setting)
     mitigation = priming.observing(args.mitigation)
     config = golden.open_golden(args.golden).config
     outputs.check_trace_dir(args.golden, args.out_dir)
+    outputs.observe_label(args.golden)
     return config, mitigation
 
 

@@ -53,6 +53,14 @@ def partial_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+def _name_max(out: Path) -> int:
+    """The longest file name the file system under `out` takes (255 where it cannot tell)."""
+    try:
+        return os.pathconf(files.nearest_existing(out), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
 def _is_golden_entry(name: str) -> bool:
     return (name in (WORKLOAD_FILE, TRACE_JSON, TRACE_TEXT) or name.startswith(".")
             or CHECKPOINT.fullmatch(name) is not None)
@@ -63,6 +71,11 @@ def check_out(out: Path) -> None:
     empty folder, or an earlier golden run (which the new one replaces when it completes).
     Any other folder is refused: it is never replaced."""
     files.check_output_dir(out, "--out", replaced=True)
+    building = partial_dir(out).name
+    if len(os.fsencode(building)) > _name_max(out):
+        raise BadInput(str(out)[:300], "--out", f"the folder name is too long: the run is built "
+                                                f"in {building[:40]!r}... beside it, which must "
+                                                f"fit in {_name_max(out)} bytes")
     try:
         if out.is_symlink():
             raise BadInput(str(out), "--out", "is a symbolic link (give the folder itself)")

@@ -48,3 +48,13 @@ def check_inject(hits: Sequence[Injection], golden_dir: Path, out_dir: Path) -> 
             if os.path.realpath(path) in inputs:
                 raise BadInput(str(path), "--out-dir", "the trace would overwrite an input CSV")
 
+
+
+def observe_label(golden_dir: Path) -> str:
+    """The name of an observe run's traces: the golden folder's own name, also when it is given
+    as `.` or `..` (never an empty name, which would write hidden `.txt` and `.json` files)."""
+    name = Path(os.path.abspath(golden_dir)).name
+    if not TRACE_NAME.fullmatch(name):
+        raise BadInput(str(golden_dir), "--golden", f"its folder name {name[:60]!r} names the "
+                                                    f"trace: it must match {TRACE_NAME.pattern}")
+    return name

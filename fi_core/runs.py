@@ -280,9 +280,10 @@ def observe(golden_dir: Path, mitigation: Setting, out_dir: Path, data_dir: Path
     trainer = Trainer(config, data.load(config, data_dir), strategy, instruments=instruments)
     folder = golden_folder.verify_checkpoint(golden, -1)
     trainer.restore(folder)
-    trace = Trace("golden", golden_dir.name, workload, config)
+    label = outputs.observe_label(golden_dir)
+    trace = Trace("golden", label, workload, config)
     guard = Guard(instruments, "observe", trainer, trace)
-    progress = Progress(f"[observe {mitigation.preset.name} {golden_dir.name}]",
+    progress = Progress(f"[observe {mitigation.preset.name} {label}]",
                         config.epochs * config.steps_per_epoch)
     guard.begin(0)
     try:
@@ -296,7 +297,7 @@ def observe(golden_dir: Path, mitigation: Setting, out_dir: Path, data_dir: Path
         progress.message("the replayed training differs from the golden run's trace")
     trace.record["mitigation"] = {**guard.record(), "golden": {
         "path": str(golden_dir), "sha256": initial, "identical": identical}}
-    text, record = outputs.trace_paths(out_dir, golden_dir.name)
+    text, record = outputs.trace_paths(out_dir, label)
     with files.signals_deferred():  # a complete pair or none
         trace.write(text, record, checkpoints={INITIAL: initial})
     return record
