@@ -152,12 +152,22 @@ def _discover_goldens(status: Status, paths: list[str]) -> list[str]:
     """The golden runs of the campaign, from the checkpoint its traces resumed from:
     ``<golden>/<workload>/seed_<s>/epoch_<e>`` -> every ``seed_*/trace.json`` beside it."""
     folders: dict[str, None] = {}
+    # Only a folder of the pipeline's results is scanned: a path read from a trace is data,
+    # and must not send this anywhere else on the machine (give --golden for other places).
+    results_root = os.path.realpath(Path(status.results_dir).parent)
     for path in paths[:_PROBE_TRACES]:
         ckpt = load_trace(path).golden_checkpoint_path
         if ckpt:  # the workload's folder of seeds: two levels above the checkpoint
             found = _resolve(str(Path(ckpt).parent.parent), status.results_dir)
-            if found is not None and found.is_dir():
-                folders[str(found)] = None
+            if found is None or not found.is_dir():
+                continue
+            if not os.path.realpath(found).startswith(results_root + os.sep):
+                status.notes.append(
+                    f"golden folder {str(found)[:200]!r} named by {_shown(Path(path))} is "
+                    f"outside {_shown(Path(results_root))}: not used (give --golden)"
+                )
+                continue
+            folders[str(found)] = None
     out: list[str] = []
     for folder in folders:
         seeds = sorted(p for p in Path(folder).iterdir() if p.is_dir())

@@ -36,12 +36,19 @@ def _is_trace_name(name: str) -> bool:
     return name.endswith(TRACE_SUFFIXES) and not name.startswith(".")
 
 
+def _unreadable(error: OSError) -> None:
+    """A sub-folder that cannot be listed is refused, never skipped: its runs would silently
+    be missing from the table (and a status would count them as done)."""
+    raise InputError(error.filename or "?", None, f"cannot list: {error.strerror}")
+
+
 def _trace_files_in(folder: str, recursive: bool) -> tuple[list[str], int]:
     """Trace files of one folder (and its sub-folders), sorted; a run written in both formats
     is listed once, as its JSON record. Returns the paths and the text duplicates skipped."""
     files: list[str] = []
     skipped = 0
-    walk = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
+    walk = (os.walk(folder, onerror=_unreadable) if recursive
+            else [(folder, [], os.listdir(folder))])
     for root, dirs, names in walk:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         names = sorted(n for n in names if _is_trace_name(n))
