@@ -1,0 +1,28 @@
+"""The import rules of `[tool.importlinter]` in pyproject.toml hold (`lint-imports`), and the
+shared formats package imports nothing outside the standard library but its schema validator."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_import_contracts_are_kept():
+    lint = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(lint), "--no-cache"], cwd=REPO, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout and "3 kept" in result.stdout
+
+
+def test_the_shared_formats_import_the_standard_library_only():
+    graph = grimp.build_graph("fi_formats", include_external_packages=True)
+    imported = {module.split(".")[0] for name in graph.modules
+                for module in graph.find_modules_directly_imported_by(name)}
+    outside = sorted(imported - set(sys.stdlib_module_names) - {"fi_formats"})
+    assert outside == ["fastjsonschema"]  # the one exception left (issue 20: a stdlib reader)
