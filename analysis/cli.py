@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -280,11 +279,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.watch is None:
         status = read()
     else:
-        from analysis.watch import watch
+        from analysis.strict import number
+        from analysis.watch import MAX_INTERVAL_S, watch
 
-        if not (args.watch > 0 and math.isfinite(args.watch)):
-            raise InputError("--watch", None, f"expected seconds > 0, got {args.watch}")
-        status = watch(read, args.watch, sys.stderr)
+        seconds = number(
+            args.watch, "--watch", low=0.0, high=MAX_INTERVAL_S, low_open=True, unit="seconds"
+        )
+        status = watch(read, seconds, sys.stderr)
     sys.stdout.write(format_status(status))
     return 0
 

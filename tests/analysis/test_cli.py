@@ -114,6 +114,48 @@ def test_errors_are_one_line_and_exit_2(capsys, campaign, tmp_path: Path) -> Non
         assert code == 2 and err.startswith(start) and err.count("\n") == 1, (argv, err)
 
 
+def test_numbers_are_read_strictly(capsys, tmp_path: Path) -> None:
+    """Every number of an option goes through one strict reader: non-finite, out-of-range and
+    too-close-to-1 values are one line naming the option, exit 2, before any work (these used
+    to end in StatisticsError, ZeroDivisionError or an absurd sample size)."""
+    nowhere = str(tmp_path / "none")
+    out = str(tmp_path / "seq.json")
+    cases = [
+        (["interval", "5", "10", "--confidence", "0.9999999999999999"],
+         "confidence: must be in (0, 0.999999999], got 0.9999999999999999"),
+        (["interval", "5", "10", "--method", "clopper-pearson", "--confidence", "nan"],
+         "confidence: expected a finite number, got nan"),
+        (["sample-size", "--margin", "1e-300", "--confidence", "0.95"],
+         "margin: 1e-300 is too small: it needs more than 1e+15 injections (give --population, "
+         "or a larger margin)"),
+        (["sample-size", "--margin", "1e-10", "--confidence", "0.95"],
+         "margin: 1e-10 is too small: it needs more than 1e+15 injections (give --population, "
+         "or a larger margin)"),
+        (["sample-size", "--margin", "0.05", "--confidence", "0.95", "--population", str(10**20)],
+         "population: 100000000000000000000 is outside [1, 1000000000000000]"),
+        (["sample-size", "--margin", "0.05", "--confidence", "0.95", "--p", "inf"],
+         "p: expected a finite number, got inf"),
+        (["classify", nowhere, "--golden", nowhere, "--tol-min", "inf"],
+         "--tol-min: expected a finite number, got inf"),
+        (["classify", nowhere, "--golden", nowhere, "--chance-margin", "nan"],
+         "--chance-margin: expected a finite number, got nan"),
+        (["classify", nowhere, "--golden", nowhere, "--short-term-steps", "9" * 40],
+         "--short-term-steps: 99999999... (40 digits) is outside [0, 2147483648]"),
+        (["sequential", "--table", nowhere, "--by", "stage", "--half-width", "0.1",
+          "--confidence", "0.99999999", "--looks", "20", "--out", out],
+         "--confidence: 0.99999999 is too close to 1 for 20 looks: each look's level, "
+         "1 - (1 - confidence) / 20, must be at most 0.999999999"),
+        (["sequential", "--table", nowhere, "--by", "stage", "--half-width", "nan",
+          "--out", out], "--half-width: expected a finite number, got nan"),
+    ]
+    for argv, line in cases:
+        assert run(capsys, *argv) == (2, "", line + "\n"), argv
+    assert list(tmp_path.iterdir()) == []
+    # Still answered: the population bounds a tiny margin's sample size.
+    argv = ["sample-size", "--margin", "1e-300", "--confidence", "0.95", "--population", "1000"]
+    assert run(capsys, *argv) == (0, "1000\n", "")
+
+
 def test_sample_size_and_interval(capsys) -> None:
     assert run(capsys, "sample-size", "--margin", "0.05", "--confidence", "0.95")[1] == "385\n"
     assert (
