@@ -73,11 +73,11 @@ def collect(
     thresholds: Thresholds | None = None,
     options: IngestOptions | None = None,
     jobs: int = 1,
-    log: TextIO = sys.stderr,
+    log: TextIO | None = None,
 ) -> CollectSummary:
     """Parse every trace and write results.parquet (and curves.parquet), atomically. The
     notes and incomplete-trace lines reach `log` only when it succeeds (see _held)."""
-    with _held(log) as held:
+    with _held(log or sys.stderr) as held:  # stderr as it is now (a test may replace it)
         return _collect(inputs, golden_inputs, out, curves_out, thresholds, options, jobs, held)
 
 
@@ -90,9 +90,10 @@ def _held(log: TextIO) -> Iterator[TextIO]:
         max_size=1 << 20, mode="w+", encoding="utf-8", errors="backslashreplace"
     ) as held:
         yield held  # type: ignore[misc]
-        held.seek(0)
-        shutil.copyfileobj(held, log)
-        log.flush()
+        if held.tell():  # nothing to write: leave `log` alone
+            held.seek(0)
+            shutil.copyfileobj(held, log)
+            log.flush()
 
 
 def _collect(
