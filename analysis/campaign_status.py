@@ -190,11 +190,13 @@ def _discover_goldens(status: Status, paths: list[str]) -> list[str]:
 
 def _read_benchmark(path: str) -> float | None:
     """Seconds of one Snakemake benchmark TSV (its `s` column), None if unreadable."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
+    from analysis.inputs import Unreadable, read_regular
+
+    try:  # a regular file of at most 1 MiB: a FIFO among the benchmarks must not block status
+        text = read_regular(path, 1 << 20, "a benchmark file").decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter="\t"))
         value = float(rows[0]["s"])
-    except (OSError, UnicodeDecodeError, csv.Error, LookupError, TypeError, ValueError):
+    except (Unreadable, UnicodeDecodeError, csv.Error, LookupError, TypeError, ValueError):
         return None
     return value if math.isfinite(value) and value >= 0 else None
 

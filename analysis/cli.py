@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -22,12 +21,39 @@ from analysis import __version__
 from analysis.errors import InputError, escaped, one_line
 from analysis.outputs import check_distinct, check_output_dir, check_output_file
 
+MAX_ARGS_FILE_DEPTH = 10
+"""@FILE inside an @FILE: at most this deep (a list naming itself must not recurse forever)."""
+
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and exit status 2) like every other error."""
+    """argparse, but a usage error is one line (and exit status 2) like every other error, and
+    an @FILE is read as every small input is (inputs.read_text: a regular UTF-8 file of at
+    most 8 MiB, refused in one line naming it otherwise)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: {one_line(message)}\n")
+
+    def _read_args_from_files(  # type: ignore[override]
+        self, arg_strings: list[str], depth: int = 0
+    ) -> list[str]:
+        from analysis.inputs import read_text
+
+        expanded: list[str] = []
+        for arg in arg_strings:
+            if not arg or arg[0] not in (self.fromfile_prefix_chars or ""):
+                expanded.append(arg)
+                continue
+            path = arg[1:]
+            try:
+                if depth >= MAX_ARGS_FILE_DEPTH:
+                    raise InputError(path, "arguments file", f"@FILE nested more than "
+                                     f"{MAX_ARGS_FILE_DEPTH} deep (does it name itself?)")
+                text = read_text(path, "arguments file", noun="an arguments file")
+            except InputError as exc:
+                self.exit(2, f"{exc}\n")
+            lines = [a for line in text.splitlines() for a in self.convert_arg_line_to_args(line)]
+            expanded.extend(self._read_args_from_files(lines, depth + 1))
+        return expanded
 
 
 class Interrupted(BaseException):
@@ -280,11 +306,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.watch is None:
         status = read()
     else:
-        from analysis.watch import watch
+        from analysis.strict import number
+        from analysis.watch import MAX_INTERVAL_S, watch
 
-        if not (args.watch > 0 and math.isfinite(args.watch)):
-            raise InputError("--watch", None, f"expected seconds > 0, got {args.watch}")
-        status = watch(read, args.watch, sys.stderr)
+        seconds = number(
+            args.watch, "--watch", low=0.0, high=MAX_INTERVAL_S, low_open=True, unit="seconds"
+        )
+        status = watch(read, seconds, sys.stderr)
     sys.stdout.write(format_status(status))
     return 0
 
@@ -322,17 +350,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     import json
 
     from analysis.config_check import check_request
+    from analysis.inputs import read_text
 
+    # A regular file of at most 8 MiB (or stdin, read to 8 MiB), checked before it is read.
+    text = read_text(args.request, "request", noun="a request")
     try:
-        if args.request == "-":
-            text = sys.stdin.read()
-        else:
-            with open(args.request, encoding="utf-8") as fh:
-                text = fh.read()
         request = json.loads(text)
-    except OSError as exc:
-        raise InputError(args.request, "request", exc.strerror or str(exc)) from None
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise InputError(args.request, "request", f"not JSON: {type(exc).__name__}") from None
     print(json.dumps(check_request(request)))
     return 0

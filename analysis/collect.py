@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TextIO
@@ -71,9 +73,39 @@ def collect(
     thresholds: Thresholds | None = None,
     options: IngestOptions | None = None,
     jobs: int = 1,
-    log: TextIO = sys.stderr,
+    log: TextIO | None = None,
 ) -> CollectSummary:
-    """Parse every trace and write results.parquet (and curves.parquet), atomically."""
+    """Parse every trace and write results.parquet (and curves.parquet), atomically. The
+    notes and incomplete-trace lines reach `log` only when it succeeds (see _held)."""
+    with _held(log or sys.stderr) as held:  # stderr as it is now (a test may replace it)
+        return _collect(inputs, golden_inputs, out, curves_out, thresholds, options, jobs, held)
+
+
+@contextlib.contextmanager
+def _held(log: TextIO) -> Iterator[TextIO]:
+    """A stream that holds what collect reports on the way (in memory, on disk beyond 1 MiB)
+    and writes it to `log` when collect succeeds: on an error, the error's one line is all
+    that is printed."""
+    with tempfile.SpooledTemporaryFile(
+        max_size=1 << 20, mode="w+", encoding="utf-8", errors="backslashreplace"
+    ) as held:
+        yield held  # type: ignore[misc]
+        if held.tell():  # nothing to write: leave `log` alone
+            held.seek(0)
+            shutil.copyfileobj(held, log)
+            log.flush()
+
+
+def _collect(
+    inputs: list[str],
+    golden_inputs: list[str],
+    out: str,
+    curves_out: str | None,
+    thresholds: Thresholds | None,
+    options: IngestOptions | None,
+    jobs: int,
+    log: TextIO,
+) -> CollectSummary:
     thresholds = thresholds or Thresholds()
     options = options or IngestOptions()
     options = IngestOptions(options.num_classes, options.csv_dir, want_curves=bool(curves_out))

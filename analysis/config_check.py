@@ -10,10 +10,10 @@ ran. A problem is ``InputError("config", <json path>, <reason>)``: one line nami
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from analysis import strict
 from analysis.errors import InputError
 
 FORMAT = "fi-analysis-check/1"
@@ -40,27 +40,21 @@ def _mapping(value: Any, path: str) -> Mapping[str, Any]:
 
 
 def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _bad(path, f"expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise _bad(path, f"expected a finite number, got {value!r}")
-    return float(value)
+    return strict.number(value, _SOURCE, path)
 
 
 def _unit(value: Any, path: str) -> float:
-    """A number strictly between 0 and 1 (a confidence level, a margin)."""
-    number = _number(value, path)
-    if not 0.0 < number < 1.0:
-        raise _bad(path, f"must be strictly between 0 and 1, got {value!r}")
-    return number
+    """A number strictly between 0 and 1 (a margin)."""
+    return strict.unit_open(value, _SOURCE, path)
+
+
+def _confidence(value: Any, path: str) -> float:
+    """A confidence level (strictly above 0, at most strict.MAX_CONFIDENCE)."""
+    return strict.confidence(value, _SOURCE, path)
 
 
 def _integer(value: Any, path: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(path, f"expected an integer, got {value!r}")
-    if not low <= value <= high:
-        raise _bad(path, f"{value} is outside [{low}, {high}]")
-    return value
+    return strict.integer(value, _SOURCE, path, low=low, high=high)
 
 
 def _columns(value: Any, path: str) -> list[str]:
@@ -86,7 +80,7 @@ def check_analysis(section: Any) -> None:
     method = section.get("method", "wilson")
     if method not in METHODS:
         raise _bad("analysis.method", f"{method!r} is not one of {', '.join(METHODS)}")
-    _unit(section.get("confidence", 0.95), "analysis.confidence")
+    _confidence(section.get("confidence", 0.95), "analysis.confidence")
     for name, columns in _mapping(section.get("rates") or {}, "analysis.rates").items():
         _columns(columns, f"analysis.rates.{name}")
     _columns(section.get("summary_by", ["workload", "stage"]), "analysis.summary_by")
@@ -118,7 +112,7 @@ def campaign_size(name: str, spec: Any) -> int:
     margin = _unit(spec.get("margin"), f"{path}.margin")
     if margin < MIN_MARGIN:
         raise _bad(f"{path}.margin", f"{margin!r} is below the smallest margin, {MIN_MARGIN}")
-    confidence = _unit(spec.get("confidence", 0.95), f"{path}.confidence")
+    confidence = _confidence(spec.get("confidence", 0.95), f"{path}.confidence")
     population = spec.get("population")
     if population is not None:
         population = _integer(population, f"{path}.population", 1, 10**15)
@@ -134,10 +128,14 @@ def sequential_schedule(name: str, spec: Any) -> dict[str, Any]:
     half_width = _number(spec.get("half_width"), f"{path}.half_width")
     if not MIN_HALF_WIDTH <= half_width < 0.5:
         raise _bad(f"{path}.half_width", f"{half_width!r} is outside [{MIN_HALF_WIDTH}, 0.5)")
-    confidence = _unit(spec.get("confidence", 0.95), f"{path}.confidence")
+    confidence = _confidence(spec.get("confidence", 0.95), f"{path}.confidence")
     looks = _integer(spec.get("looks", 4), f"{path}.looks", 1, MAX_LOOKS)
     _columns(spec.get("by", ["stage"]), f"{path}.by")
-    plan = schedule(half_width, confidence, looks)
+    try:
+        plan = schedule(half_width, confidence, looks)
+    except InputError as error:  # named by its option: name the key instead
+        key = {"--half-width": "half_width", "--confidence": "confidence", "--looks": "looks"}
+        raise _bad(f"{path}.{key.get(error.where, 'half_width')}", error.reason) from None
     return {"sizes": plan.sizes, "level": plan.level}
 
 

@@ -25,7 +25,7 @@ from analysis.golden import GoldenSet
 from analysis.outcomes import Thresholds, classify_rows
 from analysis.rows import summary_row
 from analysis.trace import Curves, Trace, printable
-from analysis.tracefiles import load_trace
+from analysis.tracefiles import file_by_folder, load_trace
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ def _one(
     if trace.kind == "golden" and (trace.fmt == "json" or trace.complete):
         note = f"{printable(path)}: skipped: a fault-free (golden) run, not an injection run"
         return "skip", note, None, None
-    row = summary_row(trace, golden.reference_for(trace))
+    row = summary_row(file_by_folder(trace), golden.reference_for(trace))
     return "row", row, trace.curves if options.want_curves else None, problem_line(trace)
 
 

@@ -144,10 +144,23 @@ def _coverage(recovered: int, unexpected: int, confidence: float) -> tuple[float
     return recovered / unexpected, low, high
 
 
+def _known_workloads(df: pd.DataFrame) -> pd.DataFrame:
+    """A damaged run names no workload: it takes the one the other runs of its id name (when
+    they agree), so it is paired (and counted incomplete), or seen twice in its preset, not
+    silently left out."""
+    missing = df["workload"].isna() | (df["workload"] == "")
+    if not missing.any():
+        return df
+    named = df[~missing].drop_duplicates(["id", "workload"])
+    unique = named[~named["id"].duplicated(keep=False)].set_index("id")["workload"]
+    return df.assign(workload=df["workload"].where(~missing, df["id"].map(unique)))
+
+
 def pairs(df: pd.DataFrame, preset: str, baseline: str = NO_MITIGATION) -> pd.DataFrame:
     """The runs of `preset` next to the baseline runs of the same CSV (suffixes _without,
-    _with); every run of both, complete or not."""
+    _with); every run of both, complete or not. A CSV twice in one preset is refused."""
     keys = ["workload", "id"]
+    df = _known_workloads(df)
     for name in (baseline, preset):
         runs = df[df["mitigation"] == name]
         twice = runs.duplicated(keys)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import InputError
+from analysis.strict import integer, number
 
 MASKED = "Masked"
 IMMEDIATE = "Immediate INFs/NaNs"
@@ -28,6 +29,8 @@ INCOMPLETE = "Incomplete"
 # Slack for threshold comparisons, so a value exactly at a threshold is not pushed across it
 # by binary rounding (0.8 - 0.02 != 0.78 in floating point).
 EPS = 1e-9
+MAX_STEPS = 2**31
+"""The largest step count a threshold takes (beyond any run; numpy compares it exactly)."""
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,11 @@ class Thresholds:
     immediate_backward_steps: int = 1
 
     def __post_init__(self) -> None:
-        if self.short_term_steps is not None and self.short_term_steps < 0:
-            raise InputError("--short-term-steps", None, "must be >= 0")
-        if not 0.0 <= self.tol_min < 1.0:
-            raise InputError("--tol-min", None, f"must be in [0, 1), got {self.tol_min}")
-        if not 0.0 <= self.chance_margin < 1.0:
-            raise InputError(
-                "--chance-margin", None, f"must be in [0, 1), got {self.chance_margin}"
-            )
-        if self.immediate_backward_steps < 0:
-            raise InputError("--immediate-backward-steps", None, "must be >= 0")
+        if self.short_term_steps is not None:
+            integer(self.short_term_steps, "--short-term-steps", high=MAX_STEPS)
+        number(self.tol_min, "--tol-min", low=0.0, high=1.0, high_open=True)
+        number(self.chance_margin, "--chance-margin", low=0.0, high=1.0, high_open=True)
+        integer(self.immediate_backward_steps, "--immediate-backward-steps", high=MAX_STEPS)
 
 
 # The columns of the results table that classification reads (OPTIONAL_FEATURES may be

@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import InputError
+from analysis.strict import MAX_CONFIDENCE, integer, number
+from analysis.strict import confidence as strict_confidence
 
 FORMAT = "fi-sequential/1"
 METHOD = "clopper-pearson"
@@ -76,13 +78,15 @@ def worst_case_n(half_width: float, level: float) -> int:
 
 def schedule(half_width: float, confidence: float, looks: int) -> Schedule:
     """The looks of a sequential campaign, fixed before any injection (see the module doc)."""
-    if not MIN_HALF_WIDTH <= half_width < 0.5:
-        raise InputError("--half-width", None, f"must be in [{MIN_HALF_WIDTH}, 0.5)")
-    if not 0.0 < confidence < 1.0:
-        raise InputError("--confidence", None, "must be strictly between 0 and 1")
-    if not 1 <= looks <= MAX_LOOKS:
-        raise InputError("--looks", None, f"must be in [1, {MAX_LOOKS}]")
+    half_width = number(half_width, "--half-width", low=MIN_HALF_WIDTH, high=0.5, high_open=True)
+    confidence = strict_confidence(confidence, "--confidence")
+    looks = integer(looks, "--looks", low=1, high=MAX_LOOKS)
     level = 1.0 - (1.0 - confidence) / looks
+    if level > MAX_CONFIDENCE:
+        raise InputError(
+            "--confidence", None, f"{confidence!r} is too close to 1 for {looks} looks: each "
+            f"look's level, 1 - (1 - confidence) / {looks}, must be at most {MAX_CONFIDENCE!r}"
+        )
     last = worst_case_n(half_width, level)
     sizes = sorted({math.ceil(last * k / looks) for k in range(1, looks + 1)})
     return Schedule(sizes=sizes, level=level)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from analysis.errors import InputError
+from analysis.strict import MAX_COUNT, integer, unit_open
+from analysis.strict import confidence as confidence_level
 
 METHODS = ("wilson", "clopper-pearson", "jeffreys")
 
@@ -28,13 +30,13 @@ def _scipy_stats() -> Any:
 
 
 def _check_open_unit(value: Any, name: str) -> float:
-    """A number strictly between 0 and 1 (confidence, margin, p)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(name, None, f"must be a number strictly between 0 and 1, got {value!r}")
-    v = float(value)
-    if not (math.isfinite(v) and 0.0 < v < 1.0):
-        raise InputError(name, None, f"must be strictly between 0 and 1, got {value!r}")
-    return v
+    """A number strictly between 0 and 1 (margin, p): the strict reader's."""
+    return unit_open(value, name)
+
+
+def _check_confidence(value: Any, name: str = "confidence") -> float:
+    """A confidence level whose quantiles are finite (at most strict.MAX_CONFIDENCE)."""
+    return confidence_level(value, name)
 
 
 def _check_counts(k: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +70,7 @@ def _check_counts(k: Any, n: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def normal_quantile(confidence: float) -> float:
     """Two-sided standard normal quantile t for a confidence level (1.96 for 0.95)."""
-    c = _check_open_unit(confidence, "confidence")
+    c = _check_confidence(confidence)
     return NormalDist().inv_cdf(1.0 - (1.0 - c) / 2.0)
 
 
@@ -81,7 +83,7 @@ def proportion_ci_array(
     n-k+1/2) equal-tailed, with low = 0 at k = 0 and high = 1 at k = n (Brown, Cai, DasGupta).
     """
     k_arr, n_arr = _check_counts(k, n)
-    c = _check_open_unit(confidence, "confidence")
+    c = _check_confidence(confidence)
     alpha = 1.0 - c
     at_zero, at_n = k_arr == 0, k_arr == n_arr
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -129,7 +131,7 @@ def multinomial_ci(counts: Any, confidence: float = 0.95) -> tuple[np.ndarray, n
     total = float(k_arr.sum())
     if total <= 0:
         raise InputError("counts", None, "all counts are 0 (no runs): no distribution to estimate")
-    c = _check_open_unit(confidence, "confidence")
+    c = _check_confidence(confidence)
     a = float(_scipy_stats().chi2.ppf(1.0 - (1.0 - c) / arr.size, 1))
     root = np.sqrt(a * (a + 4.0 * k_arr * (total - k_arr) / total))
     low = (a + 2.0 * k_arr - root) / (2.0 * (total + a))
@@ -182,20 +184,23 @@ def sample_size(
     """Injections needed for a given margin of error (Leveugle et al., DATE 2009).
 
     n = N / (1 + e^2 (N - 1) / (t^2 p (1 - p))), t the two-sided normal quantile; with no N
-    (infinite population) n = t^2 p (1 - p) / e^2. Rounded up.
+    (infinite population) n = t^2 p (1 - p) / e^2. Rounded up. N is at most MAX_COUNT, and a
+    margin so small that n would exceed it (or be infinite) is refused.
     """
     e = _check_open_unit(margin, "margin")
     pp = _check_open_unit(p, "p")
     t = normal_quantile(confidence)
+    spread = t * t * pp * (1.0 - pp)
     if population is None:
-        n = t * t * pp * (1.0 - pp) / (e * e)
+        n = spread / (e * e) if e * e > 0.0 else math.inf
+        if not n <= MAX_COUNT:
+            raise InputError(
+                "margin", None, f"{e!r} is too small: it needs more than {MAX_COUNT:.0e} "
+                "injections (give --population, or a larger margin)"
+            )
     else:
-        if isinstance(population, bool) or not isinstance(population, (int, np.integer)):
-            raise InputError("population", None, f"must be a whole number, got {population!r}")
-        if population < 1:
-            raise InputError("population", None, f"must be >= 1, got {population}")
-        big_n = float(population)
-        n = big_n / (1.0 + e * e * (big_n - 1.0) / (t * t * pp * (1.0 - pp)))
+        big_n = float(integer(population, "population", low=1, high=MAX_COUNT))
+        n = big_n / (1.0 + e * e * (big_n - 1.0) / spread)
     # Round up, but do not let binary rounding turn an exact integer into the next one.
     return max(1, math.ceil(n - 1e-9))
 
@@ -218,7 +223,7 @@ def upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
     """One-sided exact (Clopper-Pearson) upper confidence bound of a proportion k/n: the p at
     which P[Binomial(n, p) <= k] = 1 - confidence (for k = 0: 1 - (1 - confidence)^(1/n))."""
     k_arr, n_arr = _check_counts(k, n)
-    c = _check_open_unit(confidence, "confidence")
+    c = _check_confidence(confidence)
     if float(k_arr) >= float(n_arr):
         return 1.0
     return float(_scipy_stats().beta.ppf(c, float(k_arr) + 1.0, float(n_arr - k_arr)))

@@ -9,12 +9,12 @@ curves, where the injection hit) are here too, in ``check_consistency``.
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from analysis.inputs import Unreadable, read_regular
 
 BACKWARD_SUFFIXES = ("_grad_in", "_grad_wt")
 FORWARD_STAGE = "fwrd_inject"
@@ -281,33 +281,10 @@ def read_trace_bytes(trace: Trace) -> bytes | None:
     """The file's bytes, or None with a problem recorded: unreadable, not a regular file
     (a FIFO would block, a device never end), or larger than MAX_TRACE_BYTES."""
     try:
-        fd = os.open(trace.path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        trace.problem(f"cannot read: {exc.strerror or exc}")
+        return read_regular(trace.path, MAX_TRACE_BYTES, "a trace")
+    except Unreadable as exc:
+        trace.problem(str(exc))
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            trace.problem("not a regular file")
-            return None
-        if info.st_size > MAX_TRACE_BYTES:
-            trace.problem(
-                f"{info.st_size} bytes, larger than the {MAX_TRACE_BYTES} bytes a trace may have"
-            )
-            return None
-        parts = [os.read(fd, info.st_size + 1)]
-        while parts[-1] and sum(map(len, parts)) <= MAX_TRACE_BYTES:  # it grew meanwhile
-            parts.append(os.read(fd, 1 << 20))
-        data = b"".join(parts)
-    except OSError as exc:
-        trace.problem(f"cannot read: {exc.strerror or exc}")
-        return None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_TRACE_BYTES:  # grew while being read
-        trace.problem(f"larger than the {MAX_TRACE_BYTES} bytes a trace may have")
-        return None
-    return data
 
 
 def _first_outside(values: np.ndarray, low: float, high: float) -> float | None:

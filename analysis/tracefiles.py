@@ -8,9 +8,11 @@ from analysis.artifact_csv import csv_path_for, enrich_from_csv
 from analysis.errors import InputError
 from analysis.parse_json import parse_json
 from analysis.parse_text import parse_text
-from analysis.trace import Trace, read_trace_bytes
+from analysis.trace import NO_MITIGATION, Trace, read_trace_bytes
 
 TRACE_SUFFIXES = (".json", ".txt")
+MITIGATED = "mitigated"
+"""A mitigation campaign's folder of the runs with a preset: mitigated/<preset>/<job>/."""
 
 
 def load_trace(path: str, num_classes: int = 10, csv_dir: str | None = None) -> Trace:
@@ -28,6 +30,34 @@ def load_trace(path: str, num_classes: int = 10, csv_dir: str | None = None) -> 
         csv_file = csv_path_for(path, csv_dir)
         if csv_file is not None:
             enrich_from_csv(trace, csv_file)
+    return trace
+
+
+def folder_preset(path: str) -> str | None:
+    """The preset whose folder holds a trace (`.../mitigated/<preset>/<job>/<file>`, or
+    `.../mitigated/<preset>/<file>`), None elsewhere."""
+    parts = os.path.abspath(path).split(os.sep)
+    for depth in (4, 3):
+        if len(parts) > depth and parts[-depth] == MITIGATED:
+            return parts[-depth + 1]
+    return None
+
+
+def file_by_folder(trace: Trace) -> Trace:
+    """A trace in a preset's folder is a run of that preset: a damaged one that names none
+    (cut off before its mitigation record) takes the folder's, so it is counted (incomplete)
+    with its preset and not as a second run without mitigation; one that names another
+    preset, or a complete one that names none, is misfiled: refused."""
+    preset = folder_preset(trace.path)
+    if preset is None:
+        return trace
+    where = f"the trace is in the folder of preset {preset!r} ({MITIGATED}/{preset}/)"
+    if trace.detections is not None or trace.mitigation != NO_MITIGATION:
+        if trace.mitigation != preset:
+            raise InputError(trace.path, "mitigation.preset", f"{trace.mitigation!r}, but {where}")
+    elif trace.complete:
+        raise InputError(trace.path, "mitigation", f"none recorded, but {where}")
+    trace.mitigation = preset
     return trace
 
 

@@ -17,6 +17,8 @@ from typing import TextIO
 from analysis.campaign_status import Status, duration
 
 MIN_INTERVAL_S = 0.05
+MAX_INTERVAL_S = 86400.0
+"""The longest refresh interval `--watch` takes: a day (longer overflows time.sleep)."""
 
 
 def summary(status: Status) -> str:

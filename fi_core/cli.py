@@ -255,6 +255,39 @@ def _value_range(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
+MAX_REQUEST_BYTES = 8 * 2**20
+"""The largest check-config request (a file or standard input): 8 MiB."""
+
+
+def _request_text(source: str) -> str:
+    """The check-config request: standard input read to at most MAX_REQUEST_BYTES, or a
+    regular file checked with os.stat before a byte is read (a FIFO would block, /dev/zero
+    never end, a huge file fill memory), as UTF-8 text."""
+    import stat
+
+    if source == "-":
+        data = sys.stdin.buffer.read(MAX_REQUEST_BYTES + 1)
+    else:
+        try:
+            info = os.stat(source)
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the name
+            raise BadInput(source, "request",
+                           getattr(error, "strerror", None) or str(error)) from None
+        if not stat.S_ISREG(info.st_mode):
+            raise BadInput(source, "request", "not a regular file")
+        if info.st_size > MAX_REQUEST_BYTES:
+            raise BadInput(source, "request", f"{info.st_size} bytes, larger than the "
+                                              f"{MAX_REQUEST_BYTES} bytes a request may have")
+        try:
+            data = files.read_input(Path(source), MAX_REQUEST_BYTES)
+        except BadInput as error:  # it changed since the stat
+            raise BadInput(source, "request", error.reason) from None
+    if len(data) > MAX_REQUEST_BYTES:
+        raise BadInput(source, "request",
+                       f"larger than the {MAX_REQUEST_BYTES} bytes a request may have")
+    return data.decode("utf-8")
+
+
 def _check_config(args: argparse.Namespace) -> int:
     import json
 
@@ -262,8 +295,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
     source = args.request
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        request = json.loads(text)
+        request = json.loads(_request_text(source))
     except OSError as error:
         raise BadInput(source, "request", error.strerror or str(error)) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as error:

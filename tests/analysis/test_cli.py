@@ -114,6 +114,48 @@ def test_errors_are_one_line_and_exit_2(capsys, campaign, tmp_path: Path) -> Non
         assert code == 2 and err.startswith(start) and err.count("\n") == 1, (argv, err)
 
 
+def test_numbers_are_read_strictly(capsys, tmp_path: Path) -> None:
+    """Every number of an option goes through one strict reader: non-finite, out-of-range and
+    too-close-to-1 values are one line naming the option, exit 2, before any work (these used
+    to end in StatisticsError, ZeroDivisionError or an absurd sample size)."""
+    nowhere = str(tmp_path / "none")
+    out = str(tmp_path / "seq.json")
+    cases = [
+        (["interval", "5", "10", "--confidence", "0.9999999999999999"],
+         "confidence: must be in (0, 0.999999999], got 0.9999999999999999"),
+        (["interval", "5", "10", "--method", "clopper-pearson", "--confidence", "nan"],
+         "confidence: expected a finite number, got nan"),
+        (["sample-size", "--margin", "1e-300", "--confidence", "0.95"],
+         "margin: 1e-300 is too small: it needs more than 1e+15 injections (give --population, "
+         "or a larger margin)"),
+        (["sample-size", "--margin", "1e-10", "--confidence", "0.95"],
+         "margin: 1e-10 is too small: it needs more than 1e+15 injections (give --population, "
+         "or a larger margin)"),
+        (["sample-size", "--margin", "0.05", "--confidence", "0.95", "--population", str(10**20)],
+         "population: 100000000000000000000 is outside [1, 1000000000000000]"),
+        (["sample-size", "--margin", "0.05", "--confidence", "0.95", "--p", "inf"],
+         "p: expected a finite number, got inf"),
+        (["classify", nowhere, "--golden", nowhere, "--tol-min", "inf"],
+         "--tol-min: expected a finite number, got inf"),
+        (["classify", nowhere, "--golden", nowhere, "--chance-margin", "nan"],
+         "--chance-margin: expected a finite number, got nan"),
+        (["classify", nowhere, "--golden", nowhere, "--short-term-steps", "9" * 40],
+         "--short-term-steps: 99999999... (40 digits) is outside [0, 2147483648]"),
+        (["sequential", "--table", nowhere, "--by", "stage", "--half-width", "0.1",
+          "--confidence", "0.99999999", "--looks", "20", "--out", out],
+         "--confidence: 0.99999999 is too close to 1 for 20 looks: each look's level, "
+         "1 - (1 - confidence) / 20, must be at most 0.999999999"),
+        (["sequential", "--table", nowhere, "--by", "stage", "--half-width", "nan",
+          "--out", out], "--half-width: expected a finite number, got nan"),
+    ]
+    for argv, line in cases:
+        assert run(capsys, *argv) == (2, "", line + "\n"), argv
+    assert list(tmp_path.iterdir()) == []
+    # Still answered: the population bounds a tiny margin's sample size.
+    argv = ["sample-size", "--margin", "1e-300", "--confidence", "0.95", "--population", "1000"]
+    assert run(capsys, *argv) == (0, "1000\n", "")
+
+
 def test_sample_size_and_interval(capsys) -> None:
     assert run(capsys, "sample-size", "--margin", "0.05", "--confidence", "0.95")[1] == "385\n"
     assert (
@@ -393,3 +435,85 @@ def test_interrupts_leave_nothing_half_written(tmp_path: Path) -> None:
     assert code == 143 and err == "fi-analysis figures: interrupted (SIGTERM): no output written\n"
     assert [p.name for p in out.iterdir()] == ["figures"]
     assert [p.name for p in figures.iterdir()] == ["old.png"]
+
+
+def _limited(argv: list[str], stdin: object = subprocess.DEVNULL) -> tuple[int, str, str]:
+    """`python -m <argv>` with its memory capped at 1 GiB and a time limit: a command that read
+    /dev/zero whole or opened a FIFO fails here instead of taking the machine with it."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", *argv],
+        cwd=ROOT,
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=cap,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _hostile_files(tmp_path: Path) -> dict[str, Path]:
+    """A FIFO, a sparse file of 9 MiB (larger than any small input may be) and a non-UTF-8
+    list; /dev/zero is the device."""
+    import os
+
+    fifo, big, latin = tmp_path / "fifo", tmp_path / "big", tmp_path / "latin.txt"
+    os.mkfifo(fifo)
+    with open(big, "wb") as fh:
+        fh.truncate(9 * 1024 * 1024)
+    latin.write_bytes(b"caf\xe9/traces\n")
+    return {"fifo": fifo, "big": big, "latin": latin}
+
+
+def test_argument_files_are_regular_utf8_and_small(tmp_path: Path, campaign) -> None:
+    """@FILE: a device (MemoryError before), a FIFO (blocked before), a file over 8 MiB, a
+    non-UTF-8 list (UnicodeDecodeError before), a list naming itself: one line naming the
+    file, exit 2, nothing written."""
+    files = _hostile_files(tmp_path)
+    selfish = tmp_path / "self.txt"
+    selfish.write_text(f"@{selfish}\n")
+    out = tmp_path / "r.parquet"
+    collect = ["analysis", "collect", "--golden", str(campaign.golden_path), "--out", str(out)]
+    for listed, reason in (
+        ("/dev/zero", "not a regular file (a character device)"),
+        (str(files["fifo"]), "not a regular file (a FIFO)"),
+        (str(files["big"]), "9437184 bytes, larger than the 8388608 bytes an arguments file "
+                            "may have"),
+        (str(files["latin"]), "not UTF-8 text (invalid continuation byte at byte 3)"),
+        (str(selfish), "@FILE nested more than 10 deep (does it name itself?)"),
+    ):
+        code, stdout, err = _limited([*collect, f"@{listed}"])
+        assert (code, stdout, err) == (2, "", f"{listed}: arguments file: {reason}\n"), listed
+    code, _, err = _limited(["analysis", "@/dev/zero"])
+    assert (code, err) == (2, "/dev/zero: arguments file: not a regular file (a character "
+                              "device)\n")
+    assert not out.exists()
+
+
+def test_check_config_reads_only_a_small_regular_request(tmp_path: Path) -> None:
+    """check-config of both tools (the workflow asks each): a device, a FIFO or a huge file
+    as --request, or endless standard input, is refused before it is read (it used to read
+    /dev/zero until memory ran out, and block on a FIFO)."""
+    files = _hostile_files(tmp_path)
+    size = 9 * 1024 * 1024
+    for tool, kinds in (("analysis", True), ("fi_core", False)):
+        for request, reason in (
+            ("/dev/zero", "not a regular file" + (" (a character device)" if kinds else "")),
+            (str(files["fifo"]), "not a regular file" + (" (a FIFO)" if kinds else "")),
+            (str(files["big"]), f"{size} bytes, larger than the 8388608 bytes a request may have"),
+        ):
+            code, stdout, err = _limited([tool, "check-config", "--request", request])
+            assert (code, stdout, err) == (2, "", f"{request}: request: {reason}\n"), (tool, err)
+        with open("/dev/zero", "rb") as endless:
+            code, stdout, err = _limited([tool, "check-config"], stdin=endless)
+        assert (code, stdout) == (2, ""), (tool, err)
+        assert err == "-: request: larger than the 8388608 bytes a request may have\n", tool
+        good = tmp_path / "request.json"
+        good.write_text("{}")
+        code, stdout, err = _limited([tool, "check-config", "--request", str(good)])
+        assert code == 0 and stdout.startswith('{"format": '), (tool, err)

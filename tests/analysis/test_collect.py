@@ -233,3 +233,30 @@ def test_one_stderr_line_per_bad_file(campaign, tmp_path: Path) -> None:
     assert lines[2].endswith("(and 100 more problem(s))")
     df = read_results(str(out)).set_index("id")
     assert df.loc["log", "problem"].count(" | ") == 5  # five kept, then "... and 96 more"
+
+
+def test_an_error_is_the_only_line_printed(campaign, tmp_path: Path) -> None:
+    """`fi-analysis collect` holds its notes and incomplete-trace lines until it succeeds: on
+    an error (here a run of another campaign, read after a note and a damaged trace) the
+    error's one line is all of stderr; on success every held line comes, then the summary."""
+    import subprocess
+    import sys
+
+    make(campaign)  # a run in both formats (a note) and a cut trace (an incomplete line)
+    foreign = campaign.inject("inj_zz", golden=syn.golden_record("another_campaign"))
+    out = tmp_path / "results.parquet"
+    argv = [sys.executable, "-m", "analysis", "collect", str(campaign.traces), "--golden",
+            str(campaign.golden_path), "--out", str(out), "--jobs", "1"]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"{foreign}: golden_checkpoint.sha256: "), proc.stderr
+    assert not out.exists()
+    foreign.unlink()
+    proc = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 0 and len(lines) == 3, proc.stderr
+    assert lines[0] == "note: 1 run(s) found as both .json and .txt: read from the JSON"
+    assert lines[1].startswith(f"incomplete: {campaign.traces / 'inj_004.json'}:1: invalid JSON")
+    assert lines[2].startswith(f"{out}: 5 experiments (")

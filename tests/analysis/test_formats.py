@@ -108,3 +108,75 @@ def test_fast_validator_agrees_with_the_reference_one(data) -> None:
     reference = jsonschema.Draft7Validator(fi_formats.load_trace_schema())
     is_valid = record.get("format") == "fi-trace/1" and reference.is_valid(record)
     assert (fi_formats.trace_problems(record) == []) == is_valid, (path, record)
+
+
+def _patterns(node):
+    """Every `pattern` of a schema (keys named `pattern` whose value is a text)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield value
+            else:
+                yield from _patterns(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _patterns(item)
+
+
+_SAMPLES = [
+    "w", "resnet18_small", "initial", "0", "12", "NaN", "Infinity", "a.b_c", "fi_core.x",
+    "results/default", "0" * 64, "md5:" + "0" * 32, "https://example.org/x.tar.gz", "a-b",
+]  # fmt: skip
+
+
+def test_no_pattern_of_any_schema_accepts_a_trailing_newline() -> None:
+    """Python's `$` (what jsonschema and fi_formats search with) also matches before a final
+    newline, so `^w$` accepted "w\\n": every pattern of the trace and the configuration
+    schemas accepts some sample, and none accepts that sample with a newline after it."""
+    import re
+
+    import yaml
+
+    config = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    patterns = [*_patterns(fi_formats.load_trace_schema()), *_patterns(config)]
+    assert len(patterns) >= 20
+    for pattern in patterns:
+        good = [s for s in _SAMPLES if re.search(pattern, s)]
+        assert good, pattern  # the check below is not empty for this pattern
+        assert not [s for s in good if re.search(pattern, s + "\n")], pattern
+
+
+def test_a_name_with_a_trailing_newline_is_refused_by_both_validators() -> None:
+    """The configuration checker the workflow runs (fi_pipeline.schema, jsonschema) and the
+    trace validator (fi_formats, fastjsonschema and its own column check) refuse "w\\n"."""
+    import copy
+
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "workflow" / "lib"))
+    try:
+        from fi_pipeline import ConfigError, schema
+    finally:
+        sys.path.remove(str(ROOT / "workflow" / "lib"))
+    name = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())[
+        "$defs"]["name"]["pattern"]
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    schema.validate(copy.deepcopy(config))
+    (workload,) = config["workloads"]
+    config["workloads"]["w\n"] = config["workloads"].pop(workload)
+    for campaign in config["campaigns"].values():
+        campaign["workload"] = "w\n"
+    try:
+        schema.validate(config)
+        refusal = ""
+    except ConfigError as error:
+        refusal = str(error)
+    assert refusal == f"config: workloads: key 'w\\n' does not match {name}", refusal
+    for field, value in (("workload", "w\n"), ("id", "i\n")):
+        record = json.loads(json.dumps(_VALID))
+        record[field] = value
+        (problem,) = fi_formats.trace_problems(record)
+        assert problem.startswith(f"{field}: must match pattern"), problem
+    record = json.loads(json.dumps(_VALID))
+    record["steps"][0]["loss"] = "NaN\n"  # a column: checked by fi_formats' own column plan
+    assert fi_formats.check_trace(record)[0], record["steps"][0]

@@ -290,3 +290,76 @@ def test_status_counts_every_csv_once_per_preset(campaign, table):
     assert status.by == ["mitigation", "stage"]
     groups = set(status.rates["group"])
     assert {"none, fwrd_inject", "paper, fwrd_inject", "skip, fwrd_inject"} <= groups
+
+
+def _guard_campaign(campaign) -> tuple[Path, Path]:
+    """4 CSVs run without mitigation (traces/<job>/) and with `guard`
+    (mitigated/guard/<job>/): the guard run of inj_02 was cut off mid-write."""
+    job = "inj_00..inj_03"
+    plain, guarded = campaign.traces / job, campaign.root / "mitigated" / "guard" / job
+    for folder in (plain, guarded):
+        folder.mkdir(parents=True)
+    for i in range(4):
+        record = syn.injection_record(f"inj_{i:02d}", campaign.golden, 5, 3,
+                                      **({"nonfinite_at": (6, 2)} if i % 2 else {}))
+        syn.write_json(plain / f"inj_{i:02d}.json", record)
+        syn.write_json(guarded / f"inj_{i:02d}.json", mitigated(record, "guard", (5, 3)))
+    damaged = guarded / "inj_02.json"
+    damaged.write_text(damaged.read_text()[:200])
+    return plain, guarded
+
+
+def _collect(capsys, campaign, tmp_path: Path, *folders: Path) -> tuple[int, str]:
+    out = tmp_path / "table.parquet"
+    code = main(["collect", *map(str, folders), "--golden", str(campaign.golden_path),
+                 "--out", str(out), "--jobs", "1"])
+    return code, capsys.readouterr().err
+
+
+def test_a_damaged_mitigated_trace_counts_for_its_folder_preset(campaign, tmp_path, capsys):
+    """A truncated trace names no preset: it is the preset of the folder it lies in (it was
+    collected as `none` before, so guard's table lost it and `none` held inj_02 twice)."""
+    plain, guarded = _guard_campaign(campaign)
+    code, err = _collect(capsys, campaign, tmp_path, plain, guarded)
+    assert code == 0, err
+    table = pd.read_parquet(tmp_path / "table.parquet").set_index(["mitigation", "id"])
+    assert len(table) == 8 and not table.loc[("guard", "inj_02"), "complete"]
+    assert table.loc["none", "complete"].all()
+    out = tmp_path / "m.csv"
+    argv = ["mitigation", "--table", str(tmp_path / "table.parquet"), "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    guard = pd.read_csv(out).set_index("mitigation").loc["guard"]
+    assert (guard["n"], guard["incomplete_pairs"]) == (3, 1)
+
+
+def test_a_csv_twice_in_one_preset_is_refused_even_when_damaged(campaign, tmp_path, capsys):
+    """A damaged copy of inj_01 in a second job folder of `none`: the CSV appears twice in
+    one preset, refused as a complete copy is (its workload is not known: it was missed)."""
+    plain, guarded = _guard_campaign(campaign)
+    other = campaign.traces / "inj_01..inj_01"
+    other.mkdir()
+    (other / "inj_01.json").write_text((plain / "inj_01.json").read_text()[:150])
+    code, err = _collect(capsys, campaign, tmp_path, plain, other, guarded)
+    assert code == 0, err
+    out = tmp_path / "m.csv"
+    argv = ["mitigation", "--table", str(tmp_path / "table.parquet"), "--out", str(out)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "table: id: 'inj_01' appears twice with mitigation 'none'\n"
+    assert not out.exists()
+
+
+def test_a_trace_of_another_preset_in_a_preset_folder_is_refused(campaign, tmp_path, capsys):
+    """A complete run recorded with `guard` in mitigated/paper/, or one without mitigation
+    there, is misfiled: collect refuses it in one line and writes nothing."""
+    plain, guarded = _guard_campaign(campaign)
+    paper = campaign.root / "mitigated" / "paper" / "inj_00..inj_03"
+    paper.mkdir(parents=True)
+    (paper / "inj_00.json").write_text((guarded / "inj_00.json").read_text())
+    code, err = _collect(capsys, campaign, tmp_path, plain, paper)
+    assert (code, err) == (2, f"{paper / 'inj_00.json'}: mitigation.preset: 'guard', but the "
+                              "trace is in the folder of preset 'paper' (mitigated/paper/)\n")
+    (paper / "inj_00.json").write_text((plain / "inj_00.json").read_text())
+    code, err = _collect(capsys, campaign, tmp_path, plain, paper)
+    assert (code, err) == (2, f"{paper / 'inj_00.json'}: mitigation: none recorded, but the "
+                              "trace is in the folder of preset 'paper' (mitigated/paper/)\n")
+    assert not (tmp_path / "table.parquet").exists()

@@ -183,7 +183,7 @@ def test_hostile_bytes_are_one_problem(tmp_path: Path, campaign, monkeypatch) ->
     monkeypatch.undo()
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)
-    assert parse_json(str(fifo)).problems == [f"{fifo}: not a regular file"]
+    assert parse_json(str(fifo)).problems == [f"{fifo}: not a regular file (a FIFO)"]
 
 
 def test_synthetic_records_follow_the_schema(campaign) -> None:
