@@ -15,7 +15,7 @@ For notebooks (see docs/analysis.md, "Python API", and docs/analysis_example.ipy
 
 from typing import Any
 
-__version__ = "0.1.0"
+from analysis.version import __version__
 
 # The notebook API lives in analysis.api; its names are loaded on first use.
 _API = (

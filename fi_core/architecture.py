@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from fi_core.builder import Builder, Init
+from fi_core.passes import FORWARD, GRAD_IN, GRAD_WT
 from fi_core.workloads import NUM_CLASSES, WorkloadConfig
 
-FORWARD, GRAD_IN, GRAD_WT = "fwrd", "grad_in", "grad_wt"
 OPERANDS = ("input", "weight", "output")
 STAGES = {"fwrd_inject": FORWARD, "bkwd_inject": "bkwd"}
 

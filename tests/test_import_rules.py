@@ -1,5 +1,6 @@
-"""The import rules of `[tool.importlinter]` in pyproject.toml hold (`lint-imports`), and the
-shared formats package imports nothing outside the standard library but its schema validator."""
+"""The import rules of `[tool.importlinter]` in pyproject.toml hold (`lint-imports`), the
+project's packages import each other without a cycle, and the shared formats package imports
+nothing outside the standard library but its schema validator."""
 
 from __future__ import annotations
 
@@ -26,3 +27,16 @@ def test_the_shared_formats_import_the_standard_library_only():
                 for module in graph.find_modules_directly_imported_by(name)}
     outside = sorted(imported - set(sys.stdlib_module_names) - {"fi_formats"})
     assert outside == ["fastjsonschema"]  # the one exception left (issue 20: a stdlib reader)
+
+
+def test_no_module_imports_itself_through_others():
+    # Imports made only for type checkers never run, so they cannot form a cycle.
+    graph = grimp.build_graph("fi_core", "analysis", "fi_formats",
+                              exclude_type_checking_imports=True)
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            back = graph.find_shortest_chain(imported, module)
+            if back:
+                cycles.append(" -> ".join((module, *back)))
+    assert cycles == []

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fi_core.architecture import GRAD_IN, GRAD_WT
+from fi_core.passes import GRAD_IN, GRAD_WT
 
 if TYPE_CHECKING:
     from fi_core.builder import Builder, Tensor

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fi_core.architecture import GRAD_IN, GRAD_WT
 from fi_core.builder import Builder, Tensor
 from fi_core.networks import Network, register
+from fi_core.passes import GRAD_IN, GRAD_WT
 from fi_core.workloads import NUM_CLASSES, WorkloadConfig
 
 
