@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import fi_formats
 from analysis.atomic import write_text_atomic
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -227,7 +228,7 @@ def _record(
         if first_nonfinite is not None:
             break
     return {
-        "format": "fi-trace/1",
+        "format": fi_formats.TRACE_FORMAT,
         "kind": kind,
         "id": run_id,
         "complete": True,
@@ -249,7 +250,7 @@ def _record(
 def _jsonable(value: Any) -> Any:
     """Non-finite floats become "NaN", "Infinity", "-Infinity" as the format requires."""
     if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return fi_formats.encode_nonfinite(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list):

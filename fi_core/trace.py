@@ -16,21 +16,19 @@ from typing import Any
 import numpy as np
 
 import fi_core
+import fi_formats
 from fi_core.files import write_all_or_none
 from fi_core.workloads import NUM_CLASSES, WorkloadConfig
 
-FORMAT = "fi-trace/1"
+FORMAT = fi_formats.TRACE_FORMAT
 
 
 def json_safe(value: Any) -> Any:
     """Non-finite floats as the strings "NaN", "Infinity", "-Infinity" (strict JSON)."""
     if isinstance(value, float | np.floating):
         value = float(value)
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
+        encoded = fi_formats.encode_nonfinite(value)
+        return value if encoded is None else encoded
     if isinstance(value, dict):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -23,6 +23,7 @@ __all__ = [
     "TRACE_FORMAT",
     "TRACE_SCHEMA_FILE",
     "check_trace",
+    "encode_nonfinite",
     "load_trace_schema",
     "trace_problems",
 ]
@@ -31,6 +32,16 @@ TRACE_FORMAT = "fi-trace/1"
 TRACE_SCHEMA_FILE = "trace.schema.json"
 # How non-finite floats are written in a record (JSON has no NaN or infinity).
 NONFINITE = ("NaN", "Infinity", "-Infinity")
+
+
+def encode_nonfinite(value: float) -> str | None:
+    """The record's string for a non-finite float (NaN, +inf, -inf), None for a finite one:
+    the one place the encoding is spelled (the engine writes it, the analysis reads it)."""
+    if value != value:
+        return NONFINITE[0]
+    if value in (float("inf"), float("-inf")):
+        return NONFINITE[1] if value > 0 else NONFINITE[2]
+    return None
 
 _MAX_REASON = 200  # characters of a validator message kept in a problem
 

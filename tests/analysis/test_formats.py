@@ -180,3 +180,11 @@ def test_a_name_with_a_trailing_newline_is_refused_by_both_validators() -> None:
     record = json.loads(json.dumps(_VALID))
     record["steps"][0]["loss"] = "NaN\n"  # a column: checked by fi_formats' own column plan
     assert fi_formats.check_trace(record)[0], record["steps"][0]
+
+
+def test_non_finite_floats_have_one_encoding_for_writer_and_reader():
+    from analysis import synthetic
+
+    values = [float("nan"), float("inf"), float("-inf"), 1.5]
+    assert [fi_formats.encode_nonfinite(v) for v in values] == [*fi_formats.NONFINITE, None]
+    assert synthetic._jsonable(values) == [*fi_formats.NONFINITE, 1.5]
