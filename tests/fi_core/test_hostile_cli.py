@@ -73,6 +73,9 @@ CASES = {
                               "campaign: value_range: (1e+39, 2e+39) is not a finite fp32"),
     "value range inverted": ((*GEN, "--value-range", "2,1", "--out", "{tmp}/c"),
                              "campaign: value_range: (2.0, 1.0) is not a finite fp32 range"),
+    "value range empty in fp32": ((*GEN, "--value-range", "1,1.00000001", "--out", "{tmp}/c"),
+                                  "campaign: value_range: (1.0, 1.00000001) is empty in fp32 "
+                                  "(low and high are the same fp32 value)"),
     "unknown layer": ((*GEN, "--layers", "conv1,bogus", "--out", "{tmp}/c"),
                       "campaign: layers: 'bogus' is not a layer of workload resnet18_small"),
     "unknown backward op": ((*GEN, "--backward-ops", "grad_x", "--out", "{tmp}/c"),
