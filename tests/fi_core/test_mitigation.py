@@ -18,7 +18,7 @@ from fi_core.golden import checkpoint_dir
 from fi_core.mitigation import detectors, priming, probes
 from fi_core.mitigation.detectors import Observation
 from fi_core.mitigation.guard import Instruments
-from fi_core.mitigation.presets import PRESETS
+from fi_core.mitigation.presets import PRESETS, Preset
 
 CONFIG = workloads.resolve("resnet18_small", {"epochs": "3"})  # conftest's micro_golden
 
@@ -287,3 +287,52 @@ def test_bad_mitigation_input_is_one_line_and_exit_2(micro_golden, observed, tmp
         assert len(err) == 1 and err[0].startswith(expected), err
     assert not out.exists()
     assert not (micro_golden / "inside").exists()
+
+
+@pytest.fixture
+def always_fires():
+    """A detector that fires after every training step (what a tampered running mean did),
+    counting the steps it saw: more than `BUDGET` is a rollback loop (the test fails instead of
+    training forever)."""
+    seen = []
+
+    def factory() -> detectors.Detector:
+        def judge(observation, state, names):
+            if observation.is_evaluation:
+                return None
+            seen.append(1)
+            assert len(seen) <= BUDGET, "a rollback loop"
+            return detectors.Finding("always_fires", observation.loss, 0.0, "fires every step")
+
+        return detectors.Detector("always_fires", {}, judge)
+
+    factory.__name__ = "always_fires"
+    detectors.register(factory)
+    yield seen
+    del detectors.DETECTORS["always_fires"]
+
+
+BUDGET = 60
+
+
+def test_a_detector_firing_on_every_step_ends_unrecovered_and_training_goes_on(
+        micro_golden, always_fires, tmp_path):
+    """Real training (the last epoch of the micro workload, 10 steps), a detector firing after
+    every step, rollback snapshots every 2 steps, depth 3: at most 3 rollbacks, each to a
+    snapshot not restored before, then every detection is `unrecovered` and the run finishes
+    its epoch with a complete trace."""
+    preset = Preset("always", "test", detectors=(("always_fires", {}),), recovery="rollback",
+                    every=2, depth=3, lag=1)
+    csv = write_csv(tmp_path / "late.csv", target_epoch="2", inj_values="80.0")
+    [path] = runs.inject([csv], micro_golden, tmp_path / "out",
+                         mitigation=priming.Setting(preset))
+    record = json.loads(path.read_text())
+    found = record["mitigation"]["detections"]
+    actions = [d["action"] for d in found]
+    rollbacks = actions.count("rollback")
+    assert 1 <= rollbacks <= preset.depth and set(actions[rollbacks:]) == {"unrecovered"}
+    resumes = [(d["resume"]["epoch"], d["resume"]["step"]) for d in found[:rollbacks]]
+    assert len(set(resumes)) == rollbacks
+    assert [(s["epoch"], s["step"]) for s in record["steps"]] == [(2, s) for s in range(10)]
+    assert record["complete"] and [e["epoch"] for e in record["epochs"]] == [2]
+    assert record["mitigation"]["totals"]["steps_trained"] == len(always_fires) <= 10 + 6
