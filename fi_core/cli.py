@@ -436,11 +436,14 @@ def _debugging() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status (see the module docstring)."""
+def main(argv: Sequence[str] | None = None, held: Sequence[int] = ()) -> int:
+    """Run one command; returns the exit status (see the module docstring). `held`: stop
+    signals that arrived before the handlers were in place (`fi_core.__main__`)."""
     prog = "fi-core"
     with _signals():
         try:
+            if held:
+                signal.raise_signal(held[0])
             # Plugins before the parser: its help lists the presets and fault models they add.
             plugins.load(plugins.from_environment(), plugins.ENVIRONMENT)
             args = parser().parse_args(argv)
@@ -476,13 +479,13 @@ def _failed(prog: str, error: BaseException) -> int:
         return 1
 
 
-def run(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None, held: Sequence[int] = ()) -> None:
     """The `fi-core` and `python -m fi_core` entry point: `main`, then a fast exit.
 
     Every output is in place (written to a temporary name, fsynced and renamed) when `main`
     returns, so the process ends at once with `os._exit` instead of letting TensorFlow tear down
     its runtime (about 1.8 s per process)."""
-    code = main(argv)
+    code = main(argv, held)
     # Every output is in place: a signal from now on changes nothing (and prints nothing).
     signal.pthread_sigmask(signal.SIG_BLOCK, files.STOP_SIGNALS)
     try:

@@ -277,3 +277,14 @@ def test_an_interrupt_python_would_wrap_or_swallow_is_still_one_line(tmp_path, w
     assert one_line(result.stderr) == (f"fi-core describe: interrupted ({sig.name}): nothing "
                                        "written")
     assert result.stdout == ""
+
+
+def test_a_signal_held_during_start_up_is_delivered_as_an_interrupt(capsys):
+    """`python -m fi_core` holds a stop signal that arrives while it imports the command line
+    (`fi_core.__main__`); `main` delivers it before anything else (the command not yet
+    parsed): one line and 143, nothing run."""
+    assert cli.main(["describe", "--json"], held=[signal.SIGTERM]) == 143
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert one_line(captured.err) == "fi-core: interrupted (SIGTERM): nothing written"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
