@@ -92,6 +92,9 @@ def check(spec: CampaignSpec) -> None:
         if not (np.isfinite(low) and np.isfinite(high) and low < high
                 and max(abs(low), abs(high)) <= injection.FP32_MAX):
             raise BadInput(source, "value_range", f"{spec.value_range} is not a finite fp32 range")
+        if np.float32(low) >= np.float32(high):
+            raise BadInput(source, "value_range", f"{spec.value_range} is empty in fp32 (low and "
+                                                  "high are the same fp32 value)")
 
 
 def _value_rule(spec: CampaignSpec, fmodel: faults.FaultModel,

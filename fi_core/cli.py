@@ -415,31 +415,74 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 class Interrupted(BaseException):
-    """SIGTERM while a command runs (SIGINT is KeyboardInterrupt); a BaseException, so that
-    nothing swallows it and every `finally` on the way out removes its temporary outputs."""
+    """SIGTERM or SIGINT while a command runs; a BaseException, so that nothing swallows it and
+    every `finally` on the way out removes its temporary outputs."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
+_received: list[int] = []
+"""The stop signals received while the command runs (the first decides the exit status)."""
+
+
 def _raise_interrupted(signum: int, frame: object) -> None:
+    """The first stop signal stops the command; later ones are ignored (the way out removes
+    temporary outputs and must not be cut short)."""
+    _received.append(signum)
+    for s in files.STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
     raise Interrupted(signum)
+
+
+def _raise_received(signum: int, frame: object) -> None:
+    """SIGALRM armed by `_unraisable`: the interrupt that was swallowed, raised again."""
+    raise Interrupted(_received[0] if _received else signal.SIGINT)
+
+
+def _unraisable(hook: Callable) -> Callable:
+    """`sys.unraisablehook` that keeps an interrupt raised where Python cannot propagate it (a
+    destructor, a callback: it would print a traceback and go on) and raises it again in the
+    code that runs next, a millisecond later (a timer: anything raised in here is swallowed
+    too)."""
+
+    def handle(unraisable) -> None:
+        if isinstance(unraisable.exc_value, Interrupted | KeyboardInterrupt):
+            if not _received:
+                _received.append(getattr(unraisable.exc_value, "signum", signal.SIGINT))
+            signal.setitimer(signal.ITIMER_REAL, 0.001)
+            return
+        hook(unraisable)
+
+    return handle
 
 
 @contextlib.contextmanager
 def _signals() -> Iterator[None]:
-    """SIGTERM raises `Interrupted` while a command runs (handlers restored after: `main` may be
-    called in-process)."""
+    """SIGTERM and SIGINT raise `Interrupted` while a command runs (handlers restored after:
+    `main` may be called in-process)."""
+    _received.clear()
     try:
-        old = signal.signal(signal.SIGTERM, _raise_interrupted)
+        old = files.install_handlers({signal.SIGINT: _raise_interrupted,
+                                      signal.SIGTERM: _raise_interrupted,
+                                      signal.SIGALRM: _raise_received})
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    old_hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.unraisablehook = old_hook
+        files.install_handlers(old)
+
+
+def _interrupted(prog: str, signum: int) -> int:
+    left = LEFT_BEHIND.get(prog.removeprefix("fi-core "), "nothing written")
+    print(f"{prog}: interrupted ({signal.Signals(signum).name}): {left}", file=sys.stderr)
+    return SIGNAL_STATUS.get(signum, 128 + signum)
 
 
 def _stdout_closed() -> int:
@@ -453,28 +496,41 @@ def _debugging() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status (see the module docstring)."""
+def main(argv: Sequence[str] | None = None, held: Sequence[int] = ()) -> int:
+    """Run one command; returns the exit status (see the module docstring). `held`: stop
+    signals that arrived before the handlers were in place (`fi_core.__main__`)."""
     prog = "fi-core"
-    try:
-        # Plugins before the parser: its help lists the presets and fault models they add.
-        plugins.load(plugins.from_environment(), plugins.ENVIRONMENT)
-        args = parser().parse_args(argv)
-        prog = f"fi-core {args.command}"
-        with _signals():
+    with _signals():
+        try:
+            if held:
+                signal.raise_signal(held[0])
+            # Plugins before the parser: its help lists the presets and fault models they add.
+            plugins.load(plugins.from_environment(), plugins.ENVIRONMENT)
+            args = parser().parse_args(argv)
+            prog = f"fi-core {args.command}"
             plugins.load(args.plugin, "--plugin")
-            return COMMANDS[args.command](args)
-    except BadInput as error:
+            code = COMMANDS[args.command](args)
+        except (KeyboardInterrupt, Interrupted) as error:
+            return _interrupted(prog, getattr(error, "signum", signal.SIGINT))
+        except BaseException as error:
+            if _received and not isinstance(error, SystemExit):
+                # What an interrupt caused on its way out (wrapped in another exception by the
+                # code it interrupted, or a cleanup that failed because of it) is the interrupt.
+                return _interrupted(prog, _received[0])
+            return _failed(prog, error)
+        return _interrupted(prog, _received[0]) if _received else code
+
+
+def _failed(prog: str, error: BaseException) -> int:
+    """The exit status and one line of a command that raised `error`."""
+    try:
+        raise error
+    except BadInput:
         print(error, file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, Interrupted) as error:
-        signum = error.signum if isinstance(error, Interrupted) else signal.SIGINT
-        left = LEFT_BEHIND.get(prog.removeprefix("fi-core "), "nothing written")
-        print(f"{prog}: interrupted ({signal.Signals(signum).name}): {left}", file=sys.stderr)
-        return SIGNAL_STATUS.get(signum, 128 + signum)
     except BrokenPipeError:
         return _stdout_closed()
-    except Exception as error:
+    except Exception:
         if _debugging():
             raise
         kind = "cannot read or write a file" if isinstance(error, OSError) else "failed"
@@ -483,13 +539,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def run(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None, held: Sequence[int] = ()) -> None:
     """The `fi-core` and `python -m fi_core` entry point: `main`, then a fast exit.
 
     Every output is in place (written to a temporary name, fsynced and renamed) when `main`
     returns, so the process ends at once with `os._exit` instead of letting TensorFlow tear down
     its runtime (about 1.8 s per process)."""
-    code = main(argv)
+    code = main(argv, held)
+    # Every output is in place: a signal from now on changes nothing (and prints nothing).
+    signal.pthread_sigmask(signal.SIG_BLOCK, files.STOP_SIGNALS)
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -14,27 +14,40 @@ import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from fi_core.errors import BadInput
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+DEFERRED = (*STOP_SIGNALS, signal.SIGALRM)
+"""What `signals_deferred` holds back: the stop signals, and the alarm by which `fi_core.cli`
+raises again an interrupt that a destructor swallowed."""
+
+
+def install_handlers(handlers: dict[int, Any]) -> dict[int, Any]:
+    """Set signal handlers with those signals blocked meanwhile, so that none arrives halfway
+    (one handler swapped, the next not yet); returns the handlers that were in place."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED)
+    try:
+        return {s: signal.signal(s, handler) for s, handler in handlers.items()}
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM held back until the block is done, then delivered as usual: for the
-    few statements that must all happen or none (a trace pair, a folder renamed into place)."""
+    """SIGINT and SIGTERM (and SIGALRM) held back until the block is done, then delivered as
+    usual: for the few statements that must all happen or none (a trace pair, a folder
+    renamed into place)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
-           for s in STOP_SIGNALS}
+    old = install_handlers({s: lambda signum, frame: caught.append(signum) for s in DEFERRED})
     try:
         yield
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
+        install_handlers(old)
         if caught:
             signal.raise_signal(caught[0])  # now handled by the handler that was in place
 

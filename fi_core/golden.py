@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import math
 import os
@@ -123,6 +124,69 @@ def parse_json(data: bytes, source: str) -> Any:
         raise BadInput(source, "file", f"not valid JSON ({error})") from None
 
 
+class _Unreadable:
+    """A number of the text that Python's json would read as infinity (`1e400`) or as an
+    integer of any size (a 4,000-digit mean): kept as text, refused with its field's path."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text, self.reason = text, reason
+
+
+INT64_DIGITS = 19
+
+
+def _strict_float(text: str) -> float | _Unreadable:
+    value = float(text)
+    return value if math.isfinite(value) else _Unreadable(text, "beyond float64")
+
+
+def _strict_int(text: str) -> int | _Unreadable:
+    if len(text.lstrip("-")) > INT64_DIGITS:
+        return _Unreadable(text, "an integer beyond int64")
+    value = int(text)
+    if not -workloads.INT64 <= value < workloads.INT64:
+        return _Unreadable(text, "an integer beyond int64")
+    return value
+
+
+def _first_unreadable(value: Any, path: str) -> tuple[str, _Unreadable] | None:
+    """The path (`a.b[3].c`) of the first number `parse_strict_json` could not hold."""
+    if isinstance(value, _Unreadable):
+        return path, value
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        where = f"{path}[{key}]" if isinstance(value, list) else (
+            f"{path}.{key}" if path else str(key))
+        if isinstance(item, _Unreadable | dict | list):
+            found = _first_unreadable(item, where)
+            if found is not None:
+                return found
+    return None
+
+
+def parse_strict_json(data: bytes, source: str) -> Any:
+    """`parse_json`, and every number finite within float64 or an integer within int64: one
+    line `<source>: <field path>: <reason>` otherwise (Python's json reads `1e400` as inf)."""
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_strict_float,
+                           parse_int=_strict_int)
+    except UnicodeDecodeError:
+        return parse_json(data, source)  # its one line names the byte
+    except RecursionError:
+        raise BadInput(source, "file", "JSON nested too deeply") from None
+    except ValueError as error:
+        raise BadInput(source, "file", f"not valid JSON ({error})") from None
+    found = _first_unreadable(value, "")
+    if found is not None:
+        path, bad = found
+        digits = (f"{bad.text[:24]}... ({len(bad.text)} characters)" if len(bad.text) > 40
+                  else bad.text)
+        raise BadInput(source, path or "file", f"{digits} is not a finite number ({bad.reason})")
+    return value
+
+
 def _name(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_NAME and value.isprintable()
 
@@ -194,13 +258,15 @@ class GoldenFolder:
     workload: str
     config: WorkloadConfig
     record: dict[str, Any]
+    trace_sha256: str  # of the trace.json verified: names this run (its wall time included)
 
     @property
     def checkpoints(self) -> dict[str, str]:
         return self.record["checkpoints"]
 
 
-def _read_record(golden_dir: Path, workload: str, config: WorkloadConfig) -> dict[str, Any]:
+def _read_record(golden_dir: Path, workload: str, config: WorkloadConfig
+                 ) -> tuple[dict[str, Any], str]:
     import fi_formats
 
     path = golden_dir / TRACE_JSON
@@ -208,7 +274,8 @@ def _read_record(golden_dir: Path, workload: str, config: WorkloadConfig) -> dic
     if not path.exists():
         raise BadInput(source, "golden", "no complete golden run here (trace.json missing: the "
                                          "run did not finish)")
-    record = parse_json(files.read_input(path, MAX_TRACE_BYTES), source)
+    data = files.read_input(path, MAX_TRACE_BYTES)
+    record = parse_json(data, source)
     problems = fi_formats.trace_problems(record)
     if problems:
         field, _, reason = problems[0].partition(": ")
@@ -224,7 +291,7 @@ def _read_record(golden_dir: Path, workload: str, config: WorkloadConfig) -> dic
                                                     f"{WORKLOAD_FILE}'s {value!r}")
     if INITIAL not in record["checkpoints"]:
         raise BadInput(source, "checkpoints", "no initial checkpoint")
-    return record
+    return record, hashlib.sha256(data).hexdigest()
 
 
 def _check_text(golden_dir: Path, record: dict[str, Any]) -> None:
@@ -268,9 +335,9 @@ def _open_golden(key: Path, golden_dir: Path, stamps: tuple) -> GoldenFolder:
         raise BadInput(str(golden_dir), "--golden", getattr(error, "strerror", None) or
                        str(error)) from None
     workload, config = read_workload(golden_dir)
-    record = _read_record(golden_dir, workload, config)
+    record, trace_sha256 = _read_record(golden_dir, workload, config)
     _check_text(golden_dir, record)
-    return GoldenFolder(golden_dir, workload, config, record)
+    return GoldenFolder(golden_dir, workload, config, record, trace_sha256)
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -296,7 +296,8 @@ def observe(golden_dir: Path, mitigation: Setting, out_dir: Path, data_dir: Path
     if not identical:
         progress.message("the replayed training differs from the golden run's trace")
     trace.record["mitigation"] = {**guard.record(), "golden": {
-        "path": str(golden_dir), "sha256": initial, "identical": identical}}
+        "path": str(golden_dir), "sha256": initial, "trace_sha256": golden.trace_sha256,
+        "identical": identical}}
     text, record = outputs.trace_paths(out_dir, label)
     with files.signals_deferred():  # a complete pair or none
         trace.write(text, record, checkpoints={INITIAL: initial})

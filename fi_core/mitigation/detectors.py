@@ -30,6 +30,22 @@ if TYPE_CHECKING:  # TensorFlow is imported where a probe runs, not when a prese
     from fi_core.train import Trainer
 
 State = dict[str, float]
+FP32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class StateField:
+    """One entry of a detector's running state: its range, and whether it is a count. An
+    observe run's record primes injection runs with these values, so each is read strictly."""
+
+    low: float
+    high: float
+    whole: bool = False
+
+
+RUNNING_STATE = {"mean": StateField(0.0, FP32_MAX), "count": StateField(0.0, 2.0**53, True)}
+"""`_running`'s state: the running mean of a loss or a norm (finite fp32 values, never
+negative) and how many values it has folded in."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,7 @@ class Detector:
     gate: GateTest | None = None
     optimizers: tuple[str, ...] = ("adam", "sgd")  # the workloads' optimisers it applies to
     labels: Callable[[Trainer], list[str]] | None = None  # names of the probe's entries
+    state: Mapping[str, StateField] | None = None  # its running state (None: undeclared)
 
     def names(self, trainer: Trainer) -> list[str]:
         """What each entry of the probe's values is (for the reason of a finding)."""
@@ -150,7 +167,7 @@ def nonfinite(gradients: bool = True) -> Detector:
                                f"gradients' sum of squares is {square_sum}")
         return None
 
-    return Detector("nonfinite", {"gradients": gradients}, judge,
+    return Detector("nonfinite", {"gradients": gradients}, judge, state={},
                     probe=probe if gradients else None)
 
 
@@ -176,6 +193,7 @@ def adam_m_bound(threshold: float = 20.0, variables: str = "conv_kernels") -> De
         return probes.all_below(moment, threshold)
 
     return Detector("adam_m_bound", {"threshold": threshold, "variables": variables}, judge,
+                    state={},
                     probe=probe, watch=variables, gate=gate, optimizers=("adam",))
 
 
@@ -202,6 +220,7 @@ def sgd_update_bound(threshold: float = 2.0, variables: str = "conv_kernels") ->
         return probes.all_abs_below(update, threshold)
 
     return Detector("sgd_update_bound", {"threshold": threshold, "variables": variables}, judge,
+                    state={},
                     probe=probe, watch=variables, gate=gate, optimizers=("sgd",))
 
 
@@ -215,7 +234,8 @@ def loss_spike(factor: float = 3.0, decay: float = 0.9, warmup: int = 5) -> Dete
             return None
         return _running("loss_spike", "training loss", seen.loss, state, factor, decay, warmup)
 
-    return Detector("loss_spike", {"factor": factor, "decay": decay, "warmup": warmup}, judge)
+    return Detector("loss_spike", {"factor": factor, "decay": decay, "warmup": warmup}, judge,
+                    state=RUNNING_STATE)
 
 
 @register
@@ -233,7 +253,7 @@ def grad_norm(factor: float = 10.0, decay: float = 0.9, warmup: int = 5) -> Dete
         return _running("grad_norm", "gradient norm", norm, state, factor, decay, warmup)
 
     return Detector("grad_norm", {"factor": factor, "decay": decay, "warmup": warmup}, judge,
-                    probe=probe)
+                    probe=probe, state=RUNNING_STATE)
 
 
 @register
@@ -262,4 +282,4 @@ def bn_stats(bound: float = 1.0e6) -> Detector:
     def labels(trainer: Trainer) -> list[str]:
         return [norm.name for norm in probes.batch_norms(trainer)]
 
-    return Detector("bn_stats", {"bound": bound}, judge, probe=probe, labels=labels)
+    return Detector("bn_stats", {"bound": bound}, judge, probe=probe, labels=labels, state={})

@@ -102,6 +102,14 @@ class Guard:
         self.detections: list[dict[str, Any]] = []
         self.epoch_states: dict[str, dict[str, State]] = {}
         self.recovery: _Recovery | None = None
+        # Positions of the snapshots restored since the fault was injected: restoring one again
+        # would re-execute exactly what was re-executed from it before (training is
+        # deterministic), so a rollback never goes back to one of them.
+        self.restored: set[int] = set()
+        # An unrecovered detection gives up until a training step passes without a detection: a
+        # detector that fires on every step starts no new rollbacks (it ends after the depth's
+        # worth of them), and training goes on.
+        self.given_up = False
         self.steps_trained = 0
         self.events = 0  # detection events: the detectors that fired after one step, together
         self._mark: float | None = None  # when the last timed interval ended
@@ -118,11 +126,14 @@ class Guard:
         """After a training step: the global step to resume from (a rollback), or None."""
         position = epoch * self.spe + step
         self.steps_trained += 1
+        if result.golden is not None:  # the fault's step: what was re-executed before differs
+            self.restored.clear()
         found = self._judge(Observation(loss=result.loss, probes=result.probes))
         if found:
             resume = self._act(epoch, step, position, found, evaluation=False)
         else:
             resume = None
+            self.given_up = False
             self._progress(position)
             self._snapshot(position + 1)
         self._time(counted=resume is None)
@@ -169,9 +180,10 @@ class Guard:
         action = self._action()
         target = None
         if action == "rollback":
-            target = self._target(position)
+            target = None if self.given_up else self._target(position)
             if target is None:
                 action = "unrecovered"
+                self.given_up = True
         event = self.events
         self.events += 1
         entries = [self._record(epoch, step, finding, action, target, evaluation, event,
@@ -184,17 +196,21 @@ class Guard:
             return None
         assert self.ring is not None
         self.ring.restore(target)
+        self.restored.add(target.position)
         self._rewind(target)
         self.recovery = _Recovery(entries[0], target, position, time.perf_counter())
         return target.position
 
     def _target(self, position: int) -> Snapshot | None:
         """Where to roll back to: the newest snapshot at least `lag` steps before the detecting
-        step (or the oldest kept); during a re-execution, one snapshot older than the last."""
+        step (or the oldest kept); during a re-execution, one snapshot older than the last.
+        Never a snapshot restored since the fault's step (`restored`)."""
         assert self.ring is not None
+        skip = self.restored
         if self.recovery is not None and position <= self.recovery.until:
-            return self.ring.at_or_before(self.recovery.target.position - 1)
-        return self.ring.at_or_before(position - self.preset.lag) or self.ring.oldest
+            return self.ring.at_or_before(self.recovery.target.position - 1, skip)
+        return (self.ring.at_or_before(position - self.preset.lag, skip)
+                or self.ring.oldest_but(skip))
 
     def _rewind(self, target: Snapshot) -> None:
         marks: _Marks = target.extra

@@ -14,7 +14,7 @@ Alongside the state, a snapshot keeps whatever the caller needs to resume from t
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,16 +69,21 @@ class SnapshotRing:
         self.taken += 1
         self.seconds += time.perf_counter() - started
 
-    def at_or_before(self, position: int) -> Snapshot | None:
-        """The newest snapshot taken at or before global step `position`, if any."""
+    def at_or_before(self, position: int, skip: Collection[int] = ()) -> Snapshot | None:
+        """The newest snapshot taken at or before global step `position`, if any (none taken
+        at a position in `skip`)."""
         for snapshot in reversed(self.snapshots):
-            if snapshot.position <= position:
+            if snapshot.position <= position and snapshot.position not in skip:
                 return snapshot
         return None
 
     @property
     def oldest(self) -> Snapshot | None:
         return self.snapshots[0] if self.snapshots else None
+
+    def oldest_but(self, skip: Collection[int]) -> Snapshot | None:
+        """The oldest snapshot kept that was not taken at a position in `skip`."""
+        return next((s for s in self.snapshots if s.position not in skip), None)
 
     def restore(self, snapshot: Snapshot) -> None:
         """Put the state back, and forget the snapshots taken after it (another timeline)."""

@@ -385,3 +385,43 @@ def test_sigterm_during_inject_leaves_complete_trace_pairs(golden, tmp_path):
     stems = {Path(name).stem for name in names}
     assert "run_0" in stems and "run_3" not in stems
     assert names == sorted(f"{stem}.{ext}" for stem in stems for ext in ("json", "txt"))
+
+
+def _rollback_csv(path: Path, step: int) -> Path:
+    """A 1e17 gradient element at epoch 1: the `guard` preset detects it and rolls back."""
+    return write_csv(path, stage="bkwd_inject", fmodel="INPUT",
+                     target_layer="basicblock_1_basic_0_conv2_grad_in", target_step=str(step),
+                     inj_pos="2/1/3/5", inj_values="1e17")
+
+
+@pytest.mark.parametrize(("command", "trigger", "sig"), [
+    ("inject", "rolled back", signal.SIGTERM),  # right after a rollback (snapshot restored)
+    ("inject", "[run_0] done", signal.SIGINT),  # right after a trace pair was written
+    ("observe", "epoch 0: ", signal.SIGTERM),
+], ids=["inject-rollback-SIGTERM", "inject-done-SIGINT", "observe-SIGTERM"])
+def test_an_interrupt_of_a_mitigated_run_is_one_line_and_complete_pairs(golden, tmp_path,
+                                                                        command, trigger, sig):
+    out = tmp_path / "traces"
+    if command == "inject":
+        csvs = [_rollback_csv(tmp_path / f"run_{i}.csv", 2 + i) for i in range(3)]
+        args = ["inject", *(a for c in csvs for a in ("--file", str(c))), "--golden",
+                str(golden), "--out-dir", str(out), "--mitigation", "guard"]
+    else:
+        args = ["observe", "--golden", str(golden), "--mitigation", "guard", "--out-dir",
+                str(out)]
+    process = subprocess.Popen([sys.executable, "-m", "fi_core", *args],
+                               stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:
+        if trigger in line:
+            process.send_signal(sig)
+            break
+    rest = process.stderr.read()
+    assert process.wait(timeout=300) == cli.SIGNAL_STATUS[sig]
+    assert "Traceback" not in rest and "Exception" not in rest
+    last = rest.splitlines()[-1]
+    assert last == f"fi-core {command}: interrupted ({sig.name}): {cli.LEFT_BEHIND[command]}"
+    assert all(line.startswith("[") for line in rest.splitlines()[:-1])  # progress only
+    names = files_under(out)
+    stems = {Path(name).stem for name in names}
+    assert names == sorted(f"{stem}.{ext}" for stem in stems for ext in ("json", "txt"))
+    assert ("run_0" in stems) == (trigger == "[run_0] done") and "run_2" not in stems

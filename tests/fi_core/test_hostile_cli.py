@@ -73,6 +73,9 @@ CASES = {
                               "campaign: value_range: (1e+39, 2e+39) is not a finite fp32"),
     "value range inverted": ((*GEN, "--value-range", "2,1", "--out", "{tmp}/c"),
                              "campaign: value_range: (2.0, 1.0) is not a finite fp32 range"),
+    "value range empty in fp32": ((*GEN, "--value-range", "1,1.00000001", "--out", "{tmp}/c"),
+                                  "campaign: value_range: (1.0, 1.00000001) is empty in fp32 "
+                                  "(low and high are the same fp32 value)"),
     "unknown layer": ((*GEN, "--layers", "conv1,bogus", "--out", "{tmp}/c"),
                       "campaign: layers: 'bogus' is not a layer of workload resnet18_small"),
     "unknown backward op": ((*GEN, "--backward-ops", "grad_x", "--out", "{tmp}/c"),
@@ -240,3 +243,48 @@ def test_staged_files_appear_together_or_not_at_all(tmp_path):
         (work / "a.csv").write_text("a")
         (work / "b.csv").write_text("b")
     assert sorted(p.name for p in out.iterdir()) == ["a.csv", "b.csv"]
+
+
+# ---------------------------------------------------------------- interrupts Python hides
+INTERRUPTING = {
+    # Python wraps an exception raised in __set_name__ in a RuntimeError (an interrupt during
+    # an import of TensorFlow's dependencies ended as `failed: RuntimeError`, exit 1).
+    "set_name": ("import os, signal\n"
+                 "class Stop:\n"
+                 "    def __set_name__(self, owner, name):\n"
+                 "        os.kill(os.getpid(), signal.{sig})\n"
+                 "        for _ in range(10**6): pass\n"
+                 "class Owner:\n"
+                 "    stop = Stop()\n"),
+    # An exception in a destructor is printed with a traceback, and the program goes on.
+    "destructor": ("import os, signal\n"
+                   "class Stop:\n"
+                   "    def __del__(self):\n"
+                   "        os.kill(os.getpid(), signal.{sig})\n"
+                   "        for _ in range(10**6): pass\n"
+                   "Stop()\n"
+                   "for _ in range(10**6): pass\n"),
+}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+@pytest.mark.parametrize("where", INTERRUPTING)
+def test_an_interrupt_python_would_wrap_or_swallow_is_still_one_line(tmp_path, where, sig):
+    (tmp_path / "interrupting.py").write_text(INTERRUPTING[where].format(sig=sig.name))
+    env = {"PYTHONPATH": f"{tmp_path}:{Path(__file__).resolve().parents[2]}"}
+    result = run_cli("describe", "--json", "--plugin", "interrupting", env=env, text=True)
+    assert result.returncode == cli.SIGNAL_STATUS[sig]
+    assert one_line(result.stderr) == (f"fi-core describe: interrupted ({sig.name}): nothing "
+                                       "written")
+    assert result.stdout == ""
+
+
+def test_a_signal_held_during_start_up_is_delivered_as_an_interrupt(capsys):
+    """`python -m fi_core` holds a stop signal that arrives while it imports the command line
+    (`fi_core.__main__`); `main` delivers it before anything else (the command not yet
+    parsed): one line and 143, nothing run."""
+    assert cli.main(["describe", "--json"], held=[signal.SIGTERM]) == 143
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert one_line(captured.err) == "fi-core: interrupted (SIGTERM): nothing written"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,11 +15,13 @@ import pytest
 import tensorflow as tf
 
 from fi_core import cli, data, injection, optim, runs, train, workloads
+from fi_core import golden as golden_folder
 from fi_core.golden import checkpoint_dir
 from fi_core.mitigation import detectors, priming, probes
 from fi_core.mitigation.detectors import Observation
 from fi_core.mitigation.guard import Instruments
-from fi_core.mitigation.presets import PRESETS
+from fi_core.mitigation.presets import PRESETS, Preset
+from tests.fi_core.hostile import NO_TF_MARKER, one_line, run_main
 
 CONFIG = workloads.resolve("resnet18_small", {"epochs": "3"})  # conftest's micro_golden
 
@@ -275,7 +278,7 @@ def test_bad_mitigation_input_is_one_line_and_exit_2(micro_golden, observed, tmp
         ([*base, "--mitigation", "guard", "--observed", str(tmp_path)],
          f"{tmp_path}: file: not a regular file"),
         ([*base, "--mitigation", "guard", "--observed", str(other_golden)],
-         f"{other_golden}: mitigation.golden: observed another golden run"),
+         f"{other_golden}: mitigation.golden.sha256: observed another golden run"),
         (["observe", "--golden", str(micro_golden), "--mitigation", "guard", "--out-dir",
           str(micro_golden / "inside")], f"{micro_golden / 'inside'}: --out-dir: is inside"),
         (["observe", "--golden", str(tmp_path / "nothing"), "--mitigation", "guard",
@@ -287,3 +290,158 @@ def test_bad_mitigation_input_is_one_line_and_exit_2(micro_golden, observed, tmp
         assert len(err) == 1 and err[0].startswith(expected), err
     assert not out.exists()
     assert not (micro_golden / "inside").exists()
+
+
+@pytest.fixture
+def always_fires():
+    """A detector that fires after every training step (what a tampered running mean did),
+    counting the steps it saw: more than `BUDGET` is a rollback loop (the test fails instead of
+    training forever)."""
+    seen = []
+
+    def factory() -> detectors.Detector:
+        def judge(observation, state, names):
+            if observation.is_evaluation:
+                return None
+            seen.append(1)
+            assert len(seen) <= BUDGET, "a rollback loop"
+            return detectors.Finding("always_fires", observation.loss, 0.0, "fires every step")
+
+        return detectors.Detector("always_fires", {}, judge)
+
+    factory.__name__ = "always_fires"
+    detectors.register(factory)
+    yield seen
+    del detectors.DETECTORS["always_fires"]
+
+
+BUDGET = 60
+
+
+def test_a_detector_firing_on_every_step_ends_unrecovered_and_training_goes_on(
+        micro_golden, always_fires, tmp_path):
+    """Real training (the last epoch of the micro workload, 10 steps), a detector firing after
+    every step, rollback snapshots every 2 steps, depth 3: at most 3 rollbacks, each to a
+    snapshot not restored before, then every detection is `unrecovered` and the run finishes
+    its epoch with a complete trace."""
+    preset = Preset("always", "test", detectors=(("always_fires", {}),), recovery="rollback",
+                    every=2, depth=3, lag=1)
+    csv = write_csv(tmp_path / "late.csv", target_epoch="2", inj_values="80.0")
+    [path] = runs.inject([csv], micro_golden, tmp_path / "out",
+                         mitigation=priming.Setting(preset))
+    record = json.loads(path.read_text())
+    found = record["mitigation"]["detections"]
+    actions = [d["action"] for d in found]
+    rollbacks = actions.count("rollback")
+    assert 1 <= rollbacks <= preset.depth and set(actions[rollbacks:]) == {"unrecovered"}
+    resumes = [(d["resume"]["epoch"], d["resume"]["step"]) for d in found[:rollbacks]]
+    assert len(set(resumes)) == rollbacks
+    assert [(s["epoch"], s["step"]) for s in record["steps"]] == [(2, s) for s in range(10)]
+    assert record["complete"] and [e["epoch"] for e in record["epochs"]] == [2]
+    assert record["mitigation"]["totals"]["steps_trained"] == len(always_fires) <= 10 + 6
+
+
+# ---------------------------------------------------------------- tampered observe records
+def _tampered(observed: Path, out: Path, edit, raw: str | None = None) -> Path:
+    """The observe record with `edit(record)` applied; `raw` replaces the string "@RAW@" by
+    text json.dumps cannot write (1e400, a 4,000-digit integer)."""
+    record = json.loads(observed.read_text())
+    edit(record)
+    text = json.dumps(record)
+    if raw is not None:
+        assert text.count('"@RAW@"') == 1
+        text = text.replace('"@RAW@"', raw)
+    out.write_text(text)
+    return out
+
+
+def _state(key: str, value):
+    def edit(record):
+        record["mitigation"]["states"]["0"]["loss_spike"][key] = value
+    return edit
+
+
+STATE = "mitigation.states.0.loss_spike"
+TAMPERED = {
+    "count 1e400": (_state("count", "@RAW@"), "1e400",
+                    f"{STATE}.count: 1e400 is not a finite number (beyond float64)"),
+    "mean of 4000 digits": (_state("mean", "@RAW@"), "9" * 4000,
+                            f"{STATE}.mean: {'9' * 24}... (4000 characters) is not a finite "
+                            "number (an integer beyond int64)"),
+    "mean +1e400": (_state("mean", "@RAW@"), "+1e400", None),  # not JSON: a leading +
+    "mean 1e400": (_state("mean", "@RAW@"), "1e400",
+                   f"{STATE}.mean: 1e400 is not a finite number (beyond float64)"),
+    "mean -1e400": (_state("mean", "@RAW@"), "-1e400",
+                    f"{STATE}.mean: -1e400 is not a finite number (beyond float64)"),
+    "mean negative": (_state("mean", -1.0), None,
+                      f"{STATE}.mean: -1.0 is outside [0.0, 3.4028234663852886e+38]"),
+    "mean beyond fp32": (_state("mean", 1e300), None,
+                         f"{STATE}.mean: 1e+300 is outside [0.0, 3.4028234663852886e+38]"),
+    "count not whole": (_state("count", 2.5), None,
+                        f"{STATE}.count: 2.5 is not a whole number (a count)"),
+    "count a string": (_state("count", "10"), None, f"{STATE}.count: expected a number, got str"),
+    "count a boolean": (_state("count", True), None,
+                        f"{STATE}.count: expected a number, got bool"),
+    "unknown entry": (_state("median", 1.0), None,
+                      f"{STATE}.median: not an entry of this detector's state"),
+    "unknown detector": (lambda r: r["mitigation"]["states"]["0"].update(magic={}), None,
+                         "mitigation.states.0.magic: not a detector of the preset"),
+    "state not an object": (lambda r: r["mitigation"]["states"]["0"].update(loss_spike=[1]),
+                            None, f"{STATE}: not a detector's state (an object)"),
+    "a step's loss 1e400": (lambda r: r["steps"][3].update(loss="@RAW@"), "1e400",
+                            "steps[3].loss: 1e400 is not a finite number (beyond float64)"),
+    "wall time of 30 digits": (lambda r: r.update(wall_time_s="@RAW@"), "1" + "0" * 29,
+                               "wall_time_s: 100000000000000000000000000000 is not a finite "
+                               "number (an integer beyond int64)"),
+    "epoch key not an epoch": (lambda r: r["mitigation"]["states"].update({"x": {}}), None,
+                               "mitigation.states: "),
+}
+
+
+@pytest.mark.parametrize(("edit", "raw", "line"), TAMPERED.values(), ids=TAMPERED.keys())
+def test_every_number_of_an_observe_record_is_read_strictly_before_tensorflow(
+        micro_golden, observed, tmp_path, edit, raw, line):
+    """A tampered observe record is one line naming the field, exit 2, before TensorFlow
+    starts (they ended with an OverflowError after TensorFlow started, or silently switched a
+    detector off: a mean of 1e400 is an infinite threshold)."""
+    record = _tampered(observed, tmp_path / "observed.json", edit, raw)
+    csv = write_csv(tmp_path / "x.csv")
+    result = run_main("inject", "--file", str(csv), "--golden", str(micro_golden), "--out-dir",
+                      str(tmp_path / "out"), "--mitigation", "guard", "--observed", str(record))
+    assert result.returncode == 2, result.stderr
+    expected = f"{record}: {line}" if line is not None else f"{record}: file: not valid JSON"
+    assert one_line(result.stderr).startswith(expected)
+    assert result.stdout == NO_TF_MARKER + "\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_observe_record_primes_only_the_golden_run_it_observed(micro_golden, observed,
+                                                                   tmp_path, capsys):
+    """A second golden run of the same seed has the same checkpoints, bit for bit, and so the
+    same initial checkpoint hash the record named; its trace differs (its wall time, at
+    least). Modelled by a copy of the golden folder whose trace.json says another wall time:
+    the record is refused for it, and accepted for a plain copy (the same run, moved)."""
+    rerun, moved = tmp_path / "rerun", tmp_path / "moved"
+    shutil.copytree(micro_golden, rerun)
+    shutil.copytree(micro_golden, moved)
+    trace = json.loads((rerun / "trace.json").read_text())
+    trace["wall_time_s"] += 1.0
+    (rerun / "trace.json").write_text(json.dumps(trace, indent=1) + "\n")
+    assert golden_folder.open_golden(rerun).checkpoints == golden_folder.open_golden(
+        micro_golden).checkpoints
+    csv = write_csv(tmp_path / "x.csv")
+    base = ["inject", "--file", str(csv), "--out-dir", str(tmp_path / "out"), "--mitigation",
+            "guard", "--observed", str(observed)]
+    assert cli.main([*base, "--golden", str(rerun)]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"{observed}: mitigation.golden.trace_sha256: observed another golden run than {rerun} "
+        "(its trace.json has another sha256)")
+    assert priming.setting("guard", "active", observed, moved).states == json.loads(
+        observed.read_text())["mitigation"]["states"]
+    old = _tampered(observed, tmp_path / "old.json",
+                    lambda r: r["mitigation"]["golden"].pop("trace_sha256"))
+    assert cli.main([*base[:-1], str(old), "--golden", str(micro_golden)]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"{old}: mitigation.golden.trace_sha256: missing: the record does not name the golden "
+        "run it observed (written by an older fi-core): observe again")
+    assert not (tmp_path / "out").exists()

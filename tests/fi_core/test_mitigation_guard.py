@@ -39,25 +39,30 @@ class DictState:
 class ScriptedTrainer:
     """Trains by counting steps. A transient fault at global step `fault_at` corrupts the state,
     which shows in the loss (negative) `latency` steps later and stays; `false_alarm_at` gives a
-    negative loss at a step whatever the state (a deterministic false positive)."""
+    negative loss at a step whatever the state (a deterministic false positive), `alarm_from`
+    at every step from there on. Training more than `budget` steps is a rollback loop."""
 
     def __init__(self, fault_at: int | None = None, latency: int = 0,
-                 false_alarm_at: int | None = None, nan_evaluation: int | None = None) -> None:
+                 false_alarm_at: int | None = None, nan_evaluation: int | None = None,
+                 alarm_from: int | None = None, budget: int = 200) -> None:
         self.state = DictState()
         self.fault_at, self.latency, self.false_alarm_at = fault_at, latency, false_alarm_at
-        self.nan_evaluation = nan_evaluation
+        self.nan_evaluation, self.alarm_from, self.budget = nan_evaluation, alarm_from, budget
         self.hit = False
         self.trained: list[int] = []
 
     def step(self, epoch: int, step: int, injection=None) -> StepResult:
         position = epoch * SPE + step
         self.trained.append(position)
+        assert len(self.trained) <= self.budget, f"a rollback loop: {self.trained[-30:]}"
         state = self.state.value
         if position == self.fault_at and not self.hit:
             state["bad_from"], self.hit = position + self.latency, True
         state["w"] += 1
         bad = state["bad_from"] is not None and position >= state["bad_from"]
-        loss = -1.0 if bad or position == self.false_alarm_at else 1.0 / state["w"]
+        alarm = position == self.false_alarm_at or (self.alarm_from is not None
+                                                    and position >= self.alarm_from)
+        loss = -1.0 if bad or alarm else 1.0 / state["w"]
         return StepResult(loss, 0.5)
 
     def evaluate(self) -> tuple[float, float]:
@@ -196,3 +201,37 @@ def test_a_nonfinite_evaluation_rolls_back_across_the_epoch_end(clean):
     assert sum(line.startswith("End of epoch: 1/3") for line in trace.lines) == 2
     assert trace.lines.count("Mitigation: epoch 1, evaluation, detector negative_loss, value nan, "
                              "threshold inf, action rollback, resume at epoch 1 step 8") == 1
+
+
+@pytest.mark.parametrize(("alarm_from", "lag"), [(14, 1), (10, 1), (14, 0), (19, 1)])
+def test_a_detector_firing_on_every_step_ends_after_the_depth_of_rollbacks(alarm_from, lag):
+    """A detector that fires on every step from `alarm_from` on (a tampered running mean does
+    that): each rollback goes to a snapshot not restored before, the chain ends `unrecovered`
+    after at most `depth` rollbacks, and every later detection is recorded unrecovered while
+    training goes on to the end. Without the fix the run never ended (the budget stops it)."""
+    trainer = ScriptedTrainer(alarm_from=alarm_from, budget=60)
+    trace, guard, ending = run(trainer, lag=lag)
+    assert ending == runs.FINISHED
+    actions = [d["action"] for d in guard.detections]
+    rollbacks = actions.count("rollback")
+    assert 1 <= rollbacks <= 2 and actions[:rollbacks] == ["rollback"] * rollbacks
+    assert set(actions[rollbacks:]) == {"unrecovered"}
+    targets = [(d["resume"]["epoch"], d["resume"]["step"]) for d in guard.detections
+               if d["action"] == "rollback"]
+    assert len(set(targets)) == len(targets)  # a rollback never repeats itself
+    assert [(s["epoch"], s["step"]) for s in trace.record["steps"]] == [
+        (e, s) for e in (1, 2) for s in range(SPE)]
+    assert len(trainer.trained) <= 20 + sum(d["steps_reexecuted"] for d in guard.detections)
+    assert guard.record()["totals"]["unrecovered"] == len(actions) - rollbacks
+
+
+def test_after_giving_up_a_later_detection_rolls_back_to_a_fresh_snapshot():
+    """Given up at 14 (a false positive that reproduces), training goes on; the fault at 24
+    (after quiet steps) is still recovered, from a snapshot taken after the give-up."""
+    trainer = ScriptedTrainer(false_alarm_at=14, fault_at=24)
+    trace, guard, ending = run(trainer)
+    assert ending == runs.FINISHED
+    assert [d["action"] for d in guard.detections] == ["rollback", "rollback", "unrecovered",
+                                                       "rollback"]
+    assert guard.detections[-1]["resume"] == {"epoch": 2, "step": 1}
+    assert all(loss > 0 for e, s, loss in committed(trace) if (e, s) != (1, 4))

@@ -8,11 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
-from fi_core import fault_ops, injection, nn, train
+from fi_core import cli, fault_ops, injection, nn, train
 from fi_core.architecture import FORWARD, GRAD_IN, OPERANDS, Site
+from fi_core.errors import BadInput
 from fi_core.fault_ops import NO_RUN, FaultPlan, Replicas
-from fi_core.faults import rules
+from fi_core.faults import patterns, rules
+from fi_core.faults.value_rules import explicit, uniform
+from fi_core.faults.value_rules.uniform import UNIFORM
 from tests.fi_core import reference as ref
 
 SITE = Site("probe", "conv", 3, 1, 3, 4, 6, bias=False)
@@ -156,3 +161,88 @@ def test_every_artifact_csv_writes_exactly_its_values(path):
     np.testing.assert_array_equal(golden.numpy(), operand.reshape(-1)[hit.flat])
     np.testing.assert_array_equal(injected.numpy(), np.float32(hit.floats))
     assert summary.numpy()[7] == np.abs(np.float32(hit.floats)).max()
+
+
+# ---------------------------------------------------------------- any bounds the checker accepts
+FP32_MAX = float(np.finfo(np.float32).max)
+RUN = patterns.Selection((4096,), first=0, last=4095)
+FP32 = st.floats(-FP32_MAX, FP32_MAX, width=32)  # every finite fp32, subnormals and -0 included
+HUGE = (-3e38, 3e38)  # high - low overflows fp32: every element was +Infinity
+
+
+def _bounds_of_the_checker(low: float, high: float) -> tuple[float, float] | None:
+    """(low, high) as the strict CSV reader takes an `inj_uniform` row, or None when it refuses
+    them (its only refusal of two finite fp32 values: low not below high)."""
+    texts = ["3", repr(low), repr(high)]
+    try:
+        floats, _ = injection._rule_parameters("t.csv", UNIFORM, texts, RUN)
+    except BadInput:
+        assert not np.float32(low) < np.float32(high)
+        return None
+    return float(np.float32(floats[0])), float(np.float32(floats[1]))
+
+
+def _assert_finite_within(values: np.ndarray, low: float, high: float) -> None:
+    values = np.asarray(values, np.float32)
+    assert np.all(np.isfinite(values)), values[~np.isfinite(values)][:5]
+    assert np.all((values >= np.float32(low)) & (values < np.float32(high))), (
+        values.min(), values.max())
+
+
+def _uniform_in_the_graph(low: float, high: float, seed: int, size: int = 4096) -> np.ndarray:
+    inputs = rules.RuleInputs(golden=tf.zeros([size]), index=tf.range(size, dtype=tf.int64),
+                              floats=tf.constant([low, high], tf.float32),
+                              ints=tf.constant([seed], tf.int64))
+    return UNIFORM.compute(inputs).numpy()
+
+
+@settings(max_examples=150, deadline=None)
+@given(low=FP32, high=FP32, seed=st.integers(0, 2**63 - 1))
+@example(low=HUGE[0], high=HUGE[1], seed=3)
+@example(low=-FP32_MAX, high=FP32_MAX, seed=0)
+@example(low=-1e-45, high=0.0, seed=1)  # subnormal bounds (TensorFlow flushes them to zero)
+@example(low=1.0, high=1.0000001, seed=2)  # adjacent fp32 values: one value in range
+def test_every_value_rule_is_finite_and_within_any_accepted_bounds(low, high, seed):
+    """`inj_uniform` in the graph, and the generation-time draws of `--value-range` (listed
+    values as `inj_values`, a run's row as `inj_uniform`), for any bounds the checker takes."""
+    bounds = _bounds_of_the_checker(low, high)
+    assume(bounds is not None)
+    low, high = bounds
+    _assert_finite_within(_uniform_in_the_graph(low, high, seed), low, high)
+    rng = np.random.default_rng(seed)
+    listed = patterns.listed((4096,), np.arange(4096))
+    drawn = explicit.uniform(low, high).draw(rng, listed)
+    floats, _ = injection._rule_parameters("t.csv", explicit.EXPLICIT, drawn, listed)
+    _assert_finite_within(floats, low, high)
+    row = uniform.within(low, high).draw(rng, RUN)
+    assert _bounds_of_the_checker(float(row[1]), float(row[2])) == (low, high)
+
+
+def test_the_usual_bounds_draw_the_same_values_as_before():
+    """For a range whose width fits fp32 the rule is TensorFlow's `stateless_uniform(low,
+    high)`, bit for bit (the arithmetic of campaigns generated before the fix)."""
+    for (low, high), seed in (((1e16, 1e18), 3), ((-1.0, 1.0), 4), ((0.0, 1e-3), 5),
+                              ((-5e37, 5e37), 6)):
+        plain = tf.random.stateless_uniform([4096], rules.stateless_seed(seed, uniform.SALT),
+                                            low, high, tf.float32, alg=rules.PHILOX).numpy()
+        now = _uniform_in_the_graph(low, high, seed)
+        np.testing.assert_array_equal(now.view(np.uint32), plain.view(np.uint32))
+
+
+def test_generate_with_the_widest_value_range_injects_finite_values(tmp_path):
+    """`fi-core generate --value-range=-3e38,3e38` (listed values and runs), each CSV's fault
+    applied to an operand of its shape: every hit element is finite and in the range."""
+    out = tmp_path / "csv"
+    assert cli.main(["generate", "--n", "6", "--seed", "11", "--fmodels", "RD,RD_GLB",
+                     "--value-range=-3e38,3e38", "--out", str(out)]) == 0
+    kinds = set()
+    for path in sorted(out.glob("*.csv")):
+        hit = injection.parse(path)
+        kinds.add(hit.value_kind)
+        operand = np.zeros(hit.shape, np.float32)
+        plan = FaultPlan(hit.pass_, train.fault_args(hit, hit.config))
+        corrupted, mask, _ = fault_ops.corrupt(plan, tf.constant(operand))
+        hit_values = corrupted.numpy().reshape(-1)[mask.numpy().reshape(-1)]
+        assert hit_values.size == hit.count
+        _assert_finite_within(hit_values, *HUGE)
+    assert kinds == {"explicit", "uniform"}

@@ -44,9 +44,13 @@ def zero() -> ValueRule:
 
 def uniform(low: float, high: float) -> ValueRule:
     """`explicit`, drawing uniformly from [low, high): the artifact's worst-case studies used
-    1e16 to 1e18."""
+    1e16 to 1e18. Drawn in float64 (so no range of fp32 bounds overflows), each value rounded
+    to fp32 and kept in [low, high) as fp32 values (the rounding may reach `high`)."""
+    bottom = np.float32(low)
+    top = np.nextafter(np.float32(high), np.float32(-np.inf))
 
     def draw(rng: np.random.Generator, selection: Selection) -> list[str]:
-        return [format_value(v) for v in rng.uniform(low, high, selection.count)]
+        values = rng.uniform(low, high, selection.count).astype(np.float32)
+        return [format_value(v) for v in np.clip(values, bottom, top)]
 
     return EXPLICIT.drawing(draw)

@@ -23,11 +23,39 @@ SALT = 0x554E4946
 
 
 def _compute(inputs: RuleInputs):
+    """TensorFlow's own `stateless_uniform(low, high)` arithmetic (`u * (high - low) + low`),
+    bit for bit, wherever it is finite; where `high - low` overflows fp32 (bounds of opposite
+    signs beyond about 1.7e38) the same `u` in float64. Then clamped into [low, high)."""
     import tensorflow as tf
 
-    return tf.random.stateless_uniform(tf.shape(inputs.golden),
-                                       stateless_seed(inputs.ints[0], SALT),
-                                       inputs.floats[0], inputs.floats[1], tf.float32, alg=PHILOX)
+    low, high = inputs.floats[0], inputs.floats[1]
+    u = tf.random.stateless_uniform(tf.shape(inputs.golden),
+                                    stateless_seed(inputs.ints[0], SALT), 0.0, 1.0, tf.float32,
+                                    alg=PHILOX)  # exactly the draw `stateless_uniform` scales
+    plain = u * (high - low) + low
+    wide64 = [tf.cast(t, tf.float64) for t in (u, low, high)]
+    wide = tf.cast(wide64[1] + wide64[0] * (wide64[2] - wide64[1]), tf.float32)
+    return clamp_below(tf.where(tf.math.is_finite(plain), plain, wide), low, high)
+
+
+def _ordered(value):
+    """fp32 bits as int32 in the order of the values (-0 and +0 both 0): comparisons on these
+    are exact whatever the CPU does to subnormal floats (TensorFlow flushes them to zero)."""
+    import tensorflow as tf
+
+    bits = tf.bitcast(value, tf.int32)
+    return tf.where(bits < 0, -tf.bitwise.bitwise_and(bits, 0x7FFFFFFF), bits)
+
+
+def clamp_below(value, low, high):
+    """`value` where it lies in [low, high) (low < high), else the nearest fp32 of that range:
+    in the integer order of the bits, so no rounding and no flushed subnormal can leave it."""
+    import tensorflow as tf
+
+    order = _ordered(value)
+    kept = tf.clip_by_value(order, _ordered(low), _ordered(high) - 1)
+    bits = tf.where(kept < 0, tf.bitwise.bitwise_or(-kept, tf.constant(-2**31, tf.int32)), kept)
+    return tf.where(kept == order, value, tf.bitcast(bits, tf.float32))
 
 
 def _check(floats: np.ndarray, ints: np.ndarray) -> str | None:
