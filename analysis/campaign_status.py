@@ -29,7 +29,7 @@ from analysis.golden import GoldenSet
 from analysis.ingest import IngestOptions, ingest
 from analysis.outcomes import INCOMPLETE, OUTCOMES, Thresholds
 from analysis.trace import printable
-from analysis.tracefiles import discover_traces, load_trace
+from analysis.tracefiles import discover_traces, folder_preset, load_trace
 
 RECENT_WINDOW_S = 1800.0  # the pace of the campaign: traces finished in the last 30 minutes
 _PROBE_TRACES = 20  # traces read to find the golden runs when --golden is not given
@@ -341,6 +341,20 @@ def _rates(status: Status, rows: list[dict[str, Any]]) -> None:
     status.rates = pd.concat(parts, ignore_index=True)
 
 
+def _once_per_run(paths: list[str], results_dir: str) -> list[str]:
+    """Trace files with a run in both a job folder and its partial folder read once (the job
+    folder's): a pair moved between the two listings would otherwise count twice."""
+    partial = os.path.join(os.path.abspath(results_dir), "partial") + os.sep
+    seen: set[tuple[str | None, str]] = set()
+    kept = []
+    for path in sorted(paths, key=lambda p: os.path.abspath(p).startswith(partial)):
+        key = (folder_preset(path), os.path.splitext(os.path.basename(path))[0])
+        if key not in seen:
+            seen.add(key)
+            kept.append(path)
+    return kept
+
+
 def campaign_status(
     results_dir: str,
     golden: Sequence[str] | None = None,
@@ -369,9 +383,12 @@ def campaign_status(
         raise InputError(results_dir, None, "no such directory (a campaign's results folder)")
     status = Status(results_dir, by=list(by), method=method, confidence=confidence)
     _planned(status, csv_dir)
-    folders = [os.path.join(results_dir, name) for name in ("traces", "mitigated")]
+    # partial/: the pairs a running (or killed) inject job has finished, before it moves them
+    # into its folder (fi-core inject --partial-dir); a run moved meanwhile is read once.
+    folders = [os.path.join(results_dir, name) for name in ("traces", "mitigated", "partial")]
     folders = [f for f in folders if os.path.isdir(f)]
-    paths = discover_traces(folders, recursive=True)[0] if folders else []
+    found = discover_traces(folders, recursive=True)[0] if folders else []
+    paths = _once_per_run(found, results_dir)
     options = IngestOptions(num_classes=num_classes, csv_dir=csv_dir)
     t = thresholds or Thresholds()
     golden_set = None

@@ -6,7 +6,7 @@ output folder, so without this its finished runs would be trained again (at pape
 of accelerator time). The job writes its pairs into P (outside the folder Snakemake removes)
 and moves them all into `--out-dir` once every CSV has its pair.
 
-P holds `attempt.json`, the fingerprint of what the runs depend on: each CSV's rows, the golden
+P holds `.attempt.json`, the fingerprint of what the runs depend on: each CSV's rows, the golden
 run's verified checkpoint hashes and configuration, the engine options and fi_core's version.
 A pair is kept only when the fingerprint is the same and the pair itself checks out (both
 files, the JSON parses, names this CSV and holds its rows); otherwise it is trained again.
@@ -30,7 +30,7 @@ from fi_core import files, golden, outputs
 from fi_core.errors import BadInput
 from fi_core.injection import Injection
 
-ATTEMPT = "attempt.json"
+ATTEMPT = ".attempt.json"  # hidden: no trace name starts with a dot (attempt.csv is a CSV)
 MAX_TRACE_BYTES = 2**30
 ATTEMPT_LIMIT = 2**26
 

@@ -68,3 +68,22 @@ def test_a_job_folder_that_cannot_be_listed_is_refused(capsys) -> None:
             if path.is_dir():
                 path.chmod(0o755)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_runs_a_job_finished_before_moving_them_count_once(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    running = Running(tmp_path)  # 25 traces in traces/
+    partial = running.campaign / "partial" / "traces" / "inj_00025..inj_00029"
+    partial.mkdir(parents=True)
+    for name in ("inj_00024.json", "inj_00023.json"):
+        record = json.loads((running.traces / name).read_text())
+        if name == "inj_00023.json":  # a pair moved meanwhile: in both listings, read once
+            shutil.copy(running.traces / name, partial / name)
+            continue
+        record["id"] = "inj_00025"
+        (partial / "inj_00025.json").write_text(json.dumps(record))
+    (partial / ".attempt.json").write_text("{}")  # the job's own record: not a trace
+    assert main(["status", "results/default"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "results/default: PROVISIONAL: 26 of 60 injections have a trace"
