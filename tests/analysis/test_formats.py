@@ -29,7 +29,7 @@ def test_schema_is_a_draft7_schema_shipped_with_the_package() -> None:
 
 
 def test_validator_needs_no_heavy_imports() -> None:
-    """The writer's tests and the reader's workers validate with fastjsonschema alone."""
+    """The writer's tests and the reader's workers validate with the standard library alone."""
     probe = (
         "import json, sys, fi_formats\n"
         "print(fi_formats.trace_problems({'format': 'fi-trace/1'}))\n"
@@ -94,8 +94,8 @@ def _paths(node, path=()):
           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 @given(st.data())
 def test_fast_validator_agrees_with_the_reference_one(data) -> None:
-    """fi_formats validates with fastjsonschema on a copy of the schema whose references are
-    inlined (3x faster); jsonschema on the file as written must give the same verdict."""
+    """fi_formats validates with its own validator on a copy of the schema whose references are
+    inlined; jsonschema on the file as written must give the same verdict."""
     record = json.loads(json.dumps(_VALID))
     path = data.draw(st.sampled_from(list(_paths(record))[1:]))
     parent = record
@@ -148,7 +148,7 @@ def test_no_pattern_of_any_schema_accepts_a_trailing_newline() -> None:
 
 def test_a_name_with_a_trailing_newline_is_refused_by_both_validators() -> None:
     """The configuration checker the workflow runs (fi_pipeline.schema, jsonschema) and the
-    trace validator (fi_formats, fastjsonschema and its own column check) refuse "w\\n"."""
+    trace validator (fi_formats: its schema validator and its column check) refuse "w\\n"."""
     import copy
 
     import yaml
