@@ -35,6 +35,7 @@ OTHER_JOB = "inj_00000..inj_00001"
 FINISHED = "inj_00002"  # the victim's first CSV: finished before the cancel, kept
 THREADS, MEM_MB, RUNTIME = 1, 1500, 5  # inject.resources; golden gets RUNTIME * 2
 TARGET = f"results/{CAMPAIGN}/results.parquet"
+OTHER_TRACES = f"results/{CAMPAIGN}/traces/{OTHER_JOB}"
 
 
 def cluster_env(state: Path) -> dict[str, str]:
@@ -90,7 +91,7 @@ def slurm_cmd(workdir: Path, config: Path) -> list[str]:
 
 def jobs_of(output: str, rule: str) -> list[str]:
     """The wildcards of each job of `rule` that a Snakemake run started."""
-    pattern = rf"\brule {rule}:\n(?:[^\n]*\n)*?\s*wildcards: ([^\n]*)"
+    pattern = rf"\b(?:local)?rule {rule}:\n(?:[^\n]*\n)*?\s*wildcards: ([^\n]*)"
     return re.findall(pattern, output)
 
 
@@ -137,18 +138,36 @@ def slurm_campaign(cluster, tmp_path_factory):
                                  stderr=subprocess.STDOUT, env=env, cwd=workdir)
     try:
         cancelled = cancel_when_half_done(first, workdir, cluster)
-        first.wait(timeout=900)
+        try:
+            first.wait(timeout=400)  # the other job's last CSV, then a status check
+        except subprocess.TimeoutExpired:
+            raise AssertionError("Snakemake never saw that the cancelled job ended") from None
     finally:
         if first.poll() is None:
             first.kill()
             first.wait()
     kept = workdir / "results" / CAMPAIGN / "partial" / "traces" / VICTIM_JOB / f"{FINISHED}.txt"
     kept_inode = kept.stat().st_ino
-    second = subprocess.run(slurm_cmd(workdir, config), capture_output=True, text=True,
-                            env=env, cwd=workdir, timeout=900)
+    # The spared job once more without SLURM, from the same golden run and CSVs, next to the
+    # rerun (which needs one of the two cores).
+    local_dir = tmp_path_factory.mktemp("local_job")
+    for part in ("results/golden", f"results/{CAMPAIGN}/csv"):
+        shutil.copytree(workdir / part, local_dir / part)
+    local = subprocess.Popen(snakemake_cmd(local_dir, config, "--cores", "1", OTHER_TRACES),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=subprocess_env(), cwd=local_dir)
+    try:
+        second = subprocess.run(slurm_cmd(workdir, config), capture_output=True, text=True,
+                                env=env, cwd=workdir, timeout=900)
+        local_output = local.communicate(timeout=900)[0]
+    finally:
+        if local.poll() is None:
+            local.kill()
+            local.wait()
     return {"workdir": workdir, "config": config, "first": first_log.read_text(),
             "first_code": first.returncode, "second": second, "cancelled": cancelled,
-            "kept_inode": kept_inode, "sacct": sacct(cluster)}
+            "kept_inode": kept_inode, "sacct": sacct(cluster), "local_dir": local_dir,
+            "local": (local.returncode, local_output)}
 
 
 def test_a_cancelled_job_is_reported_failed(slurm_campaign):
@@ -195,21 +214,17 @@ def test_every_job_but_the_local_rules_went_through_sbatch_with_its_resources(sl
     assert (done["State"] == "COMPLETED").all(), done
 
 
-def test_traces_equal_those_of_the_same_job_run_locally(slurm_campaign, tmp_path):
-    """The job the cancel spared, run again without SLURM from the same golden run and CSVs."""
-    workdir = slurm_campaign["workdir"]
-    for part in ("results/golden", f"results/{CAMPAIGN}/csv"):
-        shutil.copytree(workdir / part, tmp_path / part)
-    job = f"results/{CAMPAIGN}/traces/{OTHER_JOB}"
-    local = subprocess.run(snakemake_cmd(tmp_path, slurm_campaign["config"], "--cores", "1", job),
-                           capture_output=True, text=True, env=subprocess_env(), cwd=tmp_path,
-                           timeout=900)
-    assert local.returncode == 0, (local.stdout + local.stderr)[-4000:]
-    assert jobs_of(local.stdout + local.stderr, "inject") == [
-        f"campaign={CAMPAIGN}, job={OTHER_JOB}"]
-    via_slurm = {p.name: p.read_bytes() for p in (workdir / job).glob("*.txt")}
+def test_traces_equal_those_of_the_same_job_run_locally(slurm_campaign):
+    """The job the cancel spared, run again without SLURM from the same golden run and CSVs:
+    byte-identical traces."""
+    code, output = slurm_campaign["local"]
+    assert code == 0, output[-4000:]
+    assert jobs_of(output, "inject") == [f"campaign={CAMPAIGN}, job={OTHER_JOB}"]
+    via_slurm = {p.name: p.read_bytes()
+                 for p in (slurm_campaign["workdir"] / OTHER_TRACES).glob("*.txt")}
     assert len(via_slurm) == 2
-    assert {p.name: p.read_bytes() for p in (tmp_path / job).glob("*.txt")} == via_slurm
+    local = slurm_campaign["local_dir"] / OTHER_TRACES
+    assert {p.name: p.read_bytes() for p in local.glob("*.txt")} == via_slurm
 
 
 def test_down_stops_every_daemon_it_started(cluster):
