@@ -270,6 +270,7 @@ def test_sequential_config_draws_every_fault_model_apart_in_two_workers(tmp_path
 def test_profiles_are_valid_yaml_and_name_their_executor():
     executors = {
         "slurm": "slurm",
+        "slurm-local": "slurm",
         "kubernetes": "kubernetes",
         "googlebatch": "googlebatch",
         "tpu-vm": "local",
@@ -279,7 +280,7 @@ def test_profiles_are_valid_yaml_and_name_their_executor():
         profile = yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())
         assert profile["executor"] == executor
         assert profile["keep-going"] is True
-        assert set(profile["set-resources"]) <= {"golden", "inject"}
+        assert set(profile.get("set-resources", {})) <= {"golden", "inject"}
     tpu = yaml.safe_load((REPO / "profiles" / "tpu-vm" / "config.yaml").read_text())
     assert tpu["resources"]["tpu"] == 1
     assert tpu["set-resources"]["inject"]["tpu"] == 1
