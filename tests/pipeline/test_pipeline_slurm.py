@@ -227,6 +227,81 @@ def test_traces_equal_those_of_the_same_job_run_locally(slurm_campaign):
     assert {p.name: p.read_bytes() for p in local.glob("*.txt")} == via_slurm
 
 
+def _copy_inputs(source: Path, into: Path) -> Path:
+    """A new folder holding a campaign's golden run and CSVs: a job of it can run again."""
+    for part in ("results/golden", f"results/{CAMPAIGN}/csv"):
+        shutil.copytree(source / part, into / part)
+    return into
+
+
+def _squeue(state: Path) -> list[tuple[str, str]]:
+    """(state, reason) of every job in the queue."""
+    result = subprocess.run(["squeue", "-h", "-o", "%T|%r"], capture_output=True, text=True,
+                            env=cluster_env(state), timeout=60, check=True)
+    return [tuple(line.split("|", 1)) for line in result.stdout.splitlines() if line]
+
+
+def _node(state: Path) -> str:
+    result = subprocess.run(["sinfo", "-h", "-N", "-o", "%N"], capture_output=True, text=True,
+                            env=cluster_env(state), timeout=60, check=True)
+    return result.stdout.split()[0]
+
+
+def test_a_drained_node_delays_a_job_and_loses_nothing(slurm_campaign, cluster,
+                                                       tmp_path_factory):
+    """The node drained before a job is submitted: the job waits in the queue; resumed, it
+    runs and gives the same traces as before."""
+    workdir = _copy_inputs(slurm_campaign["workdir"], tmp_path_factory.mktemp("drained"))
+    env, node = cluster_env(cluster), _node(cluster)
+    update = ["scontrol", "update", f"nodename={node}"]
+    subprocess.run([*update, "state=drain", "reason=fi-test"], env=env, check=True, timeout=60)
+    run = subprocess.Popen(snakemake_cmd(workdir, slurm_campaign["config"], "--profile",
+                                         str(PROFILE), OTHER_TRACES),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                           cwd=workdir)
+    try:
+        deadline, waited = time.monotonic() + 300, []
+        while not waited:  # the golden run is copied: the inject job is the first one
+            assert run.poll() is None and time.monotonic() < deadline, "never queued"
+            waited = [job for job in _squeue(cluster) if job[0] == "PENDING"]
+            time.sleep(0.5)
+        time.sleep(3)
+        assert [job[0] for job in _squeue(cluster)] == ["PENDING"]  # still waiting
+    finally:
+        subprocess.run([*update, "state=resume"], env=env, check=True, timeout=60)
+    output = run.communicate(timeout=600)[0]
+    assert run.returncode == 0, output[-4000:]
+    reason = waited[0][1]  # Slurm 22.05: "ReqNodeNotAvail, UnavailableNodes:<node>"
+    assert "ReqNodeNotAvail" in reason or "DRAINED" in reason, waited
+    before = slurm_campaign["workdir"] / OTHER_TRACES
+    again = workdir / OTHER_TRACES
+    assert {p.name: p.read_bytes() for p in again.glob("*.txt")} == {
+        p.name: p.read_bytes() for p in before.glob("*.txt")}
+
+
+def test_a_job_over_its_memory_is_killed_and_reported(slurm_campaign, cluster,
+                                                      tmp_path_factory):
+    """An inject job given 100 MB (TensorFlow alone needs several times that): SLURM kills it
+    and Snakemake reports the job failed with SLURM's reason."""
+    workdir = _copy_inputs(slurm_campaign["workdir"], tmp_path_factory.mktemp("small_memory"))
+    result = subprocess.run(
+        snakemake_cmd(workdir, slurm_campaign["config"], "--profile", str(PROFILE),
+                      "--set-resources", "inject:mem_mb=100", "--retries", "0", OTHER_TRACES),
+        capture_output=True, text=True, env=cluster_env(cluster), cwd=workdir, timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-4000:]
+    # The plugin reports the job's state (from squeue: FAILED); SLURM's reason is in the job's
+    # SLURM log, which Snakemake's error names.
+    failed = re.search(r"SLURM-job '(\d+)' failed, SLURM status is: '([A-Z_]+)'", output)
+    assert failed and failed[2] in ("FAILED", "OUT_OF_MEMORY"), output[-4000:]
+    assert "Error in rule inject" in output
+    log = (workdir / ".snakemake" / "slurm_logs" / "rule_inject" / f"{CAMPAIGN}_{OTHER_JOB}"
+           / f"{failed[1]}.log").read_text()
+    assert re.search(r"StepId=\d+\.batch exceeded memory limit \(\d+ > 104857600\), being "
+                     r"killed", log), log[-2000:]
+    assert not (workdir / OTHER_TRACES).exists()
+
+
 def test_down_stops_every_daemon_it_started(cluster):
     """Last: stops the session's cluster (the finalizer then finds nothing to stop)."""
     status = local_slurm(cluster, "status")
