@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -64,8 +65,11 @@ def _init_worker(golden: GoldenSet, options: IngestOptions, thresholds: Threshol
 
 def _init_pool_worker(golden: GoldenSet, options: IngestOptions, thresholds: Thresholds) -> None:
     """A worker process: Ctrl-C reaches the whole process group, but only the main process
-    reports it (one line) and stops the pool; the workers ignore it."""
+    reports it (one line) and stops the pool; the workers ignore it. A worker starts with
+    SIGINT blocked (`_sigint_held`): ignored first, then unblocked, a Ctrl-C that came meanwhile
+    is dropped here."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _init_worker(golden, options, thresholds)
 
 
@@ -89,19 +93,20 @@ def _one(
 
 
 @contextlib.contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """SIGINT ignored while worker processes are started: a process inherits an ignored
-    signal and Python leaves it ignored, so a Ctrl-C during start-up prints no traceback from
-    a half-started worker (the main process alone reports it)."""
-    try:
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
+def _sigint_held() -> Iterator[None]:
+    """SIGINT blocked while worker processes are started. A new process inherits the signal
+    mask, so a Ctrl-C during start-up prints no traceback from a half-started worker (it
+    unblocks SIGINT only once it ignores it); this process gets the Ctrl-C when the block
+    ends. (Ignoring it here instead, as before, lost a Ctrl-C that came in that window: the
+    command then ran to its end.)"""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def ingest_chunk(paths: list[str]) -> Chunk:
@@ -170,7 +175,7 @@ def ingest(
         initargs=(golden, options, thresholds),
     )
     try:
-        with _sigint_ignored():  # the workers start here and keep SIGINT ignored from birth
+        with _sigint_held():  # the workers start here, SIGINT blocked until they ignore it
             results = pool.map(ingest_chunk, chunks)
         for chunk in results:
             done += 1
