@@ -70,17 +70,21 @@ def _raise_interrupted(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def _signals() -> Iterator[None]:
-    """SIGTERM raises Interrupted (so temporary outputs are removed on the way out) for the
-    duration of a command; handlers are restored after (main() may be called in-process)."""
+    """SIGTERM and SIGINT raise Interrupted (so temporary outputs are removed on the way out)
+    for the duration of a command; handlers are restored after (main() may be called
+    in-process). SIGINT is set too, not left to Python: a process started with SIGINT ignored
+    (a background job of a shell without job control) would otherwise not stop on it, as
+    fi-core does."""
     try:
-        old = signal.signal(signal.SIGTERM, _raise_interrupted)
+        old = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def _columns(text: str) -> list[str]:
