@@ -192,7 +192,11 @@ def _hold(folder: Path) -> int:
     """An exclusive lock on `folder` for as long as this process lives (or closes the fd): how
     a later run tells a staging folder in use from one a killed run left behind."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)  # held by another process: not ours to keep open
+        raise
     return fd
 
 

@@ -24,15 +24,15 @@ def trace_paths(out_dir: Path, label: str) -> tuple[Path, Path]:
     return out_dir / f"{label}.txt", out_dir / f"{label}.json"
 
 
-def check_trace_dir(golden_dir: Path, out_dir: Path) -> None:
-    """Refuse, before anything runs, a traces' `--out-dir` that is not a writable folder or
-    lies in, or holds, a golden run."""
-    files.check_output_dir(out_dir, "--out-dir")
+def check_trace_dir(golden_dir: Path, out_dir: Path, option: str = "--out-dir") -> None:
+    """Refuse, before anything runs, a folder for traces (`option`) that is not a writable
+    folder or lies in, or holds, a golden run."""
+    files.check_output_dir(out_dir, option)
     if files.inside(out_dir, golden_dir):
-        raise BadInput(str(out_dir), "--out-dir", f"is inside the golden run {golden_dir}: "
-                                                  "traces would change it")
+        raise BadInput(str(out_dir), option, f"is inside the golden run {golden_dir}: "
+                                             "traces would change it")
     if (out_dir / GOLDEN_MARK).exists():
-        raise BadInput(str(out_dir), "--out-dir", "holds a golden run: traces would change it")
+        raise BadInput(str(out_dir), option, "holds a golden run: traces would change it")
 
 
 def check_inject(hits: Sequence[Injection], golden_dir: Path, out_dir: Path) -> None:

@@ -107,7 +107,7 @@ def _own_files(folder: Path, labels: set[str]) -> list[Path]:
 def check_partial_dir(partial: Path, out_dir: Path, golden_dir: Path) -> None:
     """`--partial-dir` is a writable folder (or can be made), outside the golden run, not the
     output folder itself, and on the output folder's file system (pairs are renamed across)."""
-    outputs.check_trace_dir(golden_dir, partial)
+    outputs.check_trace_dir(golden_dir, partial, "--partial-dir")
     if os.path.realpath(partial) == os.path.realpath(out_dir):
         raise BadInput(str(partial), "--partial-dir", "is the --out-dir itself")
     if files.inside(out_dir, partial) or files.inside(partial, out_dir):
@@ -130,7 +130,7 @@ def open_partial(partial: Path, hits: Sequence[Injection],
     earlier = _read_json(partial / ATTEMPT, ATTEMPT_LIMIT)
     same = earlier == json.loads(json.dumps(wanted))
     kept = tuple(hit.label for hit in hits if same and pair_is_complete(partial, hit))
-    stale = _own_files(partial, {hit.label for hit in hits} - set(kept)) if partial.is_dir() else []
+    stale = _own_files(partial, {hit.label for hit in hits} - set(kept))
     for path in stale:
         path.unlink(missing_ok=True)
     if not same:

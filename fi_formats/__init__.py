@@ -18,7 +18,7 @@ from importlib import resources
 from operator import itemgetter
 from typing import Any
 
-from fi_formats.schema import SchemaError, compile_schema
+from fi_formats.schema import SchemaError, compile_schema, inline_refs
 
 __all__ = [
     "NONFINITE",
@@ -58,29 +58,13 @@ def load_trace_schema() -> dict[str, Any]:
     return json.loads(_schema_text())
 
 
-def _inline_refs(node: Any, definitions: dict[str, Any]) -> Any:
-    """The schema with every local ``$ref`` replaced by its definition.
-
-    Same meaning; a reference resolved once instead of at every value.
-    """
-    if isinstance(node, list):
-        return [_inline_refs(v, definitions) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        name = node["$ref"].removeprefix("#/definitions/")
-        return _inline_refs(definitions[name], definitions)  # draft 7: siblings are ignored
-    return {k: _inline_refs(v, definitions) for k, v in node.items() if k != "definitions"}
-
-
 def _inlined_schema() -> dict[str, Any]:
-    schema = json.loads(_schema_text())
-    return _inline_refs(schema, schema.get("definitions", {}))
+    return inline_refs(json.loads(_schema_text()))
 
 
 @functools.cache
 def _trace_validator() -> Callable[[Any], Any]:
-    return compile_schema(_inlined_schema())
+    return compile_schema(load_trace_schema())  # compile_schema inlines the references
 
 
 # --- a fast path for the long arrays of flat rows (`steps`, `epochs`) ------------------------
