@@ -6,17 +6,7 @@ artifact's layer lists. CSV validation and campaign generation read operand shap
 without importing TensorFlow; the TensorFlow model (`fi_core.model`) creates its variables from
 the same pass, so the two cannot disagree.
 
-Operand layouts follow the artifact (see the artifact README, "Where a fault lands"):
-
-- forward `L`: input `[N,H,W,Cin]`, weight `[k,k,Cin,Cout]`, output (pre-bias) `[N,H',W',Cout]`;
-- `L_grad_in`: input = dY zero-interleaved (stride > 1), then padded by (k-1)/2:
-  `[N,H+2p,W+2p,Cout]`;
-  weight = kernel rotated 180 degrees with in/out swapped `[k,k,Cout,Cin]`; output dX `[N,H,W,Cin]`;
-- `L_grad_wt`: input = forward input as `[Cin,H+2p,W+2p,N]`; weight = interleaved dY as
-  `[H,W,N,Cout]`; output `[Cin,k,k,Cout]`.
-
-A dense layer is the rank-2 analogue: forward `[N,Cin] x [Cin,Cout] -> [N,Cout]`; grad_in
-`[N,Cout] x [Cout,Cin] -> [N,Cin]`; grad_wt `[Cin,N] x [N,Cout] -> [Cin,Cout]`.
+Operand shapes and layouts are the site kinds' (`fi_core.sites`, one file per kind).
 """
 
 from __future__ import annotations
@@ -27,76 +17,18 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from fi_core.builder import Builder, Init
-from fi_core.passes import FORWARD, GRAD_IN, GRAD_WT
+from fi_core.passes import FORWARD
+from fi_core.passes import GRAD_IN as GRAD_IN  # re-exported: the passes' names
+from fi_core.passes import GRAD_WT as GRAD_WT
+from fi_core.sites import OPERANDS as OPERANDS  # re-exported: the operand slots
+from fi_core.sites import split_layer_name as split_layer_name
+from fi_core.sites.kernel import KernelSite
 from fi_core.workloads import NUM_CLASSES, WorkloadConfig
 
-OPERANDS = ("input", "weight", "output")
 STAGES = {"fwrd_inject": FORWARD, "bkwd_inject": "bkwd"}
 
-
-@dataclass(frozen=True)
-class Site:
-    """One conv (square kernel, 'same' padding) or dense operation."""
-
-    name: str
-    kind: str  # "conv" | "dense"
-    kernel: int
-    stride: int
-    cin: int
-    cout: int
-    in_size: int  # input height = width (1 for dense)
-    bias: bool
-    in_artifact_list: bool = True
-    standardised: bool = False  # scaled weight standardisation (NF-ResNet)
-    init: Init = "glorot"
-
-    @property
-    def out_size(self) -> int:
-        return math.ceil(self.in_size / self.stride)
-
-    @property
-    def pad(self) -> int:
-        """The artifact's symmetric padding of the backward operands, (k-1)/2."""
-        return (self.kernel - 1) // 2
-
-    @property
-    def interleave_offset(self) -> int:
-        """Index of dY[0] in the zero-interleaved gradient: TF's 'same' padding puts
-        pad_total // 2 on top, the artifact pads (k-1)/2, and the difference shifts the values
-        (odd indices for a 3x3 or 7x7 stride-2 kernel, even for 1x1)."""
-        pad_total = max((self.out_size - 1) * self.stride + self.kernel - self.in_size, 0)
-        return self.pad - pad_total // 2
-
-    def operand_shape(self, pass_: str, operand: str, n: int) -> tuple[int, ...]:
-        """Shape of an operand (`input`, `weight`, `output`) of this site's forward pass or
-        `grad_in`/`grad_wt`, for a per-replica batch of `n`."""
-        if operand not in OPERANDS:
-            raise ValueError(operand)
-        h, ho, p, k = self.in_size, self.out_size, self.pad, self.kernel
-        if self.kind == "dense":
-            shapes = {
-                FORWARD: ((n, self.cin), (self.cin, self.cout), (n, self.cout)),
-                GRAD_IN: ((n, self.cout), (self.cout, self.cin), (n, self.cin)),
-                GRAD_WT: ((self.cin, n), (n, self.cout), (self.cin, self.cout)),
-            }
-        else:
-            shapes = {
-                FORWARD: ((n, h, h, self.cin), (k, k, self.cin, self.cout),
-                          (n, ho, ho, self.cout)),
-                GRAD_IN: ((n, h + 2 * p, h + 2 * p, self.cout), (k, k, self.cout, self.cin),
-                          (n, h, h, self.cin)),
-                GRAD_WT: ((self.cin, h + 2 * p, h + 2 * p, n), (h, h, n, self.cout),
-                          (self.cin, k, k, self.cout)),
-            }
-        return shapes[pass_][OPERANDS.index(operand)]
-
-
-def split_layer_name(layer: str) -> tuple[str, str]:
-    """`L_grad_in` -> (L, grad_in); `L_grad_wt` -> (L, grad_wt); `L` -> (L, fwrd)."""
-    for suffix in (GRAD_IN, GRAD_WT):
-        if layer.endswith("_" + suffix):
-            return layer[: -len(suffix) - 1], suffix
-    return layer, FORWARD
+Site = KernelSite
+"""The site of a conv or dense layer (other kinds have their own dataclass)."""
 
 
 @dataclass(frozen=True)

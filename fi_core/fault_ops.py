@@ -17,7 +17,8 @@ indices, or the run `first..last`. The value rule computes a new value for every
 the mask keeps the hit ones, so shapes are static (a run of millions of elements costs no more
 than one element) and a run never becomes a list.
 
-Sites call `forward`, `grad_in` or `grad_wt` with their native tensors and get the corrupted
+Sites call `forward` or `backward` (with the pass's `Backward` declaration) with their native
+tensors and get the corrupted
 result back; only the target replica's slice of the batch changes. Operand faults use linearity
 (result + op(operand' - operand)), so every element the fault cannot reach stays bit-identical.
 """
@@ -31,9 +32,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from fi_core import layouts
-from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, OPERANDS, Site
 from fi_core.faults import rules
+from fi_core.passes import FORWARD
+from fi_core.sites import OPERANDS, Backward, SiteKind, SiteSpec
 
 
 class FaultTensors(NamedTuple):
@@ -245,14 +246,14 @@ def _guarded(plan: FaultPlan, index: int, replicas: Replicas, native: tf.Tensor,
     return out
 
 
-def _operand_effect(site: Site, plan: FaultPlan, pass_: str, operand: str, a: tf.Tensor,
-                    b: tf.Tensor) -> tuple[tf.Tensor, Report]:
+def _operand_effect(kind: SiteKind, site: SiteSpec, plan: FaultPlan, pass_: str, operand: str,
+                    a: tf.Tensor, b: tf.Tensor) -> tuple[tf.Tensor, Report]:
     """Effect on the op's output (artifact layout) of corrupting operand a or b."""
     target = a if operand == "input" else b
     corrupted, hit, report = corrupt(plan, target)
     delta = _difference(corrupted, target, hit)
-    effect = (layouts.apply_op(site, pass_, delta, b) if operand == "input"
-              else layouts.apply_op(site, pass_, a, delta))
+    effect = (kind.apply(site, pass_, delta, b) if operand == "input"
+              else kind.apply(site, pass_, a, delta))
     return effect, report
 
 
@@ -265,15 +266,24 @@ def _replace_in_batch(plan: FaultPlan, full: tf.Tensor, r: tf.Tensor, n: tf.Tens
     return tf.where(_place(hit, r, n, groups), _place(corrupted, r, n, groups), full), report
 
 
-def forward(site: Site, index: int, plan: FaultPlan, replicas: Replicas, x: tf.Tensor,
-            w: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+def _replica_operands(kind: SiteKind, x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor | None,
+                      r: tf.Tensor, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+    """One replica's rows of the batch-major native operands (and of dY)."""
+    x_r = _slice(x, r, n) if kind.batched[0] else x
+    w_r = _slice(w, r, n) if kind.batched[1] else w
+    return x_r, w_r, None if dy is None else _slice(dy, r, n)
+
+
+def forward(kind: SiteKind, site: SiteSpec, index: int, plan: FaultPlan, replicas: Replicas,
+            x: tf.Tensor, w: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
     """The pre-bias output `y` of a forward site, with the fault applied if it targets it."""
-    n = tf.shape(x)[0] // replicas.groups
+    n = tf.shape(x if kind.batched[0] else w)[0] // replicas.groups
 
     def operand_fault(operand: str) -> Corrupt:
         def on_replica(r):
-            a, b = layouts.operands(site, FORWARD, _slice(x, r, n), w, None)
-            effect, report = _operand_effect(site, plan, FORWARD, operand, a, b)
+            a, b = kind.artifact_operands(site, FORWARD, *_replica_operands(kind, x, w, None, r,
+                                                                             n))
+            effect, report = _operand_effect(kind, site, plan, FORWARD, operand, a, b)
             return y + _place(effect, r, n, replicas.groups), report
 
         return on_replica
@@ -283,49 +293,39 @@ def forward(site: Site, index: int, plan: FaultPlan, replicas: Replicas, x: tf.T
     return _straight_through(y, _guarded(plan, index, replicas, y, by_operand))
 
 
-def grad_in(site: Site, index: int, plan: FaultPlan, replicas: Replicas, dy: tf.Tensor,
-            w: tf.Tensor, dx: tf.Tensor) -> tf.Tensor:
-    """The input gradient `dx`, with a fault in the site's `_grad_in` op if it targets it."""
+def backward(kind: SiteKind, pass_: Backward, site: SiteSpec, index: int, plan: FaultPlan,
+             replicas: Replicas, x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor,
+             native: tf.Tensor) -> tf.Tensor:
+    """The gradient `native` a backward pass computed, with a fault in that pass's op if it
+    targets this site. A summed pass (a variable's gradient, summed over this program's
+    replicas) gets the target replica's share corrupted; any other pass its rows of the batch."""
     n = tf.shape(dy)[0] // replicas.groups
+    groups = replicas.groups
 
     def operand_fault(operand: str) -> Corrupt:
         def on_replica(r):
-            a, b = layouts.operands(site, GRAD_IN, None, w, _slice(dy, r, n))
-            effect, report = _operand_effect(site, plan, GRAD_IN, operand, a, b)
-            return dx + _place(effect, r, n, replicas.groups), report
+            a, b = kind.artifact_operands(site, pass_.name, *_replica_operands(kind, x, w, dy, r,
+                                                                               n))
+            effect, report = _operand_effect(kind, site, plan, pass_.name, operand, a, b)
+            if pass_.summed:
+                return native + kind.to_native(site, pass_.name, effect), report
+            return native + _place(effect, r, n, groups), report
 
         return on_replica
 
-    by_operand = {"input": operand_fault("input"), "weight": operand_fault("weight"),
-                  "output": lambda r: _replace_in_batch(plan, dx, r, n, replicas.groups)}
-    return _guarded(plan, index, replicas, dx, by_operand)
-
-
-def grad_wt(site: Site, index: int, plan: FaultPlan, replicas: Replicas, x: tf.Tensor,
-            dy: tf.Tensor, dw: tf.Tensor,
-            replica_dw: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> tf.Tensor:
-    """The kernel gradient `dw` (summed over this program's replicas), with a fault in the
-    target replica's `_grad_wt` op. `replica_dw(x_r, dy_r)` computes one replica's share."""
-    n = tf.shape(dy)[0] // replicas.groups
-
-    def operand_fault(operand: str) -> Corrupt:
-        def on_replica(r):
-            a, b = layouts.operands(site, GRAD_WT, _slice(x, r, n), None, _slice(dy, r, n))
-            effect, report = _operand_effect(site, plan, GRAD_WT, operand, a, b)
-            return dw + layouts.weight_grad_to_native(site, effect), report
-
-        return on_replica
-
-    def output_fault(r):
-        own = dw if replicas.groups == 1 else replica_dw(_slice(x, r, n), _slice(dy, r, n))
-        mine = layouts.weight_grad_to_artifact(site, own)
+    def summed_output_fault(r):
+        own = native if groups == 1 else kind.gradient(site, pass_.name,
+                                                       *_replica_operands(kind, x, w, dy, r, n))
+        mine = kind.to_artifact(site, pass_.name, own)
         corrupted, hit, report = corrupt(plan, mine)
-        if replicas.groups == 1:
-            return layouts.weight_grad_to_native(site, corrupted), report
+        if groups == 1:
+            return kind.to_native(site, pass_.name, corrupted), report
         # The other replicas' shares stay; this replica's hit elements become the new values.
         delta = _difference(corrupted, mine, hit)
-        return dw + layouts.weight_grad_to_native(site, delta), report
+        return native + kind.to_native(site, pass_.name, delta), report
 
+    output = (summed_output_fault if pass_.summed
+              else lambda r: _replace_in_batch(plan, native, r, n, groups))
     by_operand = {"input": operand_fault("input"), "weight": operand_fault("weight"),
-                  "output": output_fault}
-    return _guarded(plan, index, replicas, dw, by_operand)
+                  "output": output}
+    return _guarded(plan, index, replicas, native, by_operand)

@@ -1,7 +1,7 @@
-"""Layers in plain TensorFlow: injection sites (conv, dense), batch norm per replica, dropout.
+"""Layers in plain TensorFlow: injection sites (any kind), batch norm per replica, dropout.
 
-Every conv and dense is one op with a custom gradient that computes dX and dW itself with
-TensorFlow's own backprop kernels, and applies a backward fault there when the step's plan
+Every site is one op with a custom gradient that computes the gradient of each operand itself
+with its kind's native backprop ops, and applies a backward fault there when the step's plan
 targets it; everything between sites is TensorFlow's autodiff, so a corrupted dX propagates
 upstream exactly as a real one would.
 """
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import tensorflow as tf
 
 from fi_core import architecture, fault_ops
-from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, Site
 from fi_core.fault_ops import FaultPlan, Replicas
+from fi_core.passes import FORWARD
+from fi_core.sites import SiteSpec, kind_of
 
 TRAINABLE = tf.VariableAggregation.ONLY_FIRST_REPLICA
 """Every replica applies the same all-reduced update; under a strategy the first one's wins."""
@@ -43,85 +45,45 @@ def fan_in_normal(shape: tuple[int, ...], fan_in: int, seed: tuple[int, int]):
     return tf.random.stateless_normal(shape, seed=seed, stddev=math.sqrt(1.0 / fan_in))
 
 
-WS_EPSILON = 1e-4
-"""Floor of fan_in x variance in scaled weight standardisation (the artifact's eps)."""
-
-
 class SiteLayer(tf.Module):
-    """A conv ('same' padding) or dense site: kernel, optional zero bias added after the op,
-    optional scaled weight standardisation with a per-channel gain (NF-ResNet). `index` is the
+    """An injection site of any kind (`fi_core.sites`): the kind's variables as attributes,
+    its forward op with a custom gradient that computes every backward pass with the kind's
+    native gradients and applies a fault there when the step's plan targets it. `index` is the
     site's position in the workload's site list (how a fault plan names it)."""
 
-    def __init__(self, site: Site, index: int, seed: tuple[int, int]) -> None:
+    def __init__(self, site: SiteSpec, index: int, seed: tuple[int, int]) -> None:
         super().__init__(name=site.name)
         self.site, self.index = site, index
-        if site.kind == "conv":
-            shape = (site.kernel, site.kernel, site.cin, site.cout)
-            fan_in, fan_out = site.kernel**2 * site.cin, site.kernel**2 * site.cout
-        else:
-            shape, fan_in, fan_out = (site.cin, site.cout), site.cin, site.cout
-        initial = (fan_in_normal(shape, fan_in, seed) if site.init == "fan_in_normal"
-                   else glorot_normal(shape, fan_in, fan_out, seed))
-        self.kernel = tf.Variable(initial, name="kernel", aggregation=TRAINABLE)
-        self.bias = (tf.Variable(tf.zeros([site.cout]), name="bias", aggregation=TRAINABLE)
-                     if site.bias else None)
-        self.gain = (tf.Variable(tf.ones([site.cout]), name="gain", aggregation=TRAINABLE)
-                     if site.standardised else None)
+        self.kind = kind_of(site)
+        for name, variable in self.kind.variables(site, seed).items():
+            setattr(self, name, variable)
 
-    def weight(self) -> tf.Tensor:
-        """The op's weight operand: the kernel, or its scaled standardisation
-        (kernel - mean) * gain / sqrt(max(fan_in * variance, eps)) per output channel, so a
-        forward weight fault hits the standardised kernel, as the artifact means it to."""
-        if self.gain is None:
-            return tf.convert_to_tensor(self.kernel)
-        axes = list(range(self.kernel.shape.rank - 1))
-        mean, variance = tf.nn.moments(self.kernel, axes=axes, keepdims=True)
-        fan_in = float(math.prod(self.kernel.shape[:-1]))
-        scale = tf.math.rsqrt(tf.maximum(variance * fan_in, WS_EPSILON)) * self.gain
-        return (self.kernel - mean) * scale
-
-    def _forward(self, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
-        if self.site.kind == "dense":
-            return tf.matmul(x, w)
-        return tf.nn.conv2d(x, w, self.site.stride, "SAME")
-
-    def _grad_input(self, x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) -> tf.Tensor:
-        if self.site.kind == "dense":
-            return tf.matmul(dy, w, transpose_b=True)
-        return tf.raw_ops.Conv2DBackpropInput(
-            input_sizes=tf.shape(x), filter=w, out_backprop=dy,
-            strides=[1, self.site.stride, self.site.stride, 1], padding="SAME")
-
-    def _grad_weight(self, x: tf.Tensor, w: tf.Tensor, dy: tf.Tensor) -> tf.Tensor:
-        if self.site.kind == "dense":
-            return tf.matmul(x, dy, transpose_a=True)
-        return tf.raw_ops.Conv2DBackpropFilter(
-            input=x, filter_sizes=tf.shape(w), out_backprop=dy,
-            strides=[1, self.site.stride, self.site.stride, 1], padding="SAME")
-
-    def __call__(self, x: tf.Tensor, ctx: StepContext) -> tf.Tensor:
-        site, index, plan, replicas = self.site, self.index, ctx.plan, ctx.replicas
+    def __call__(self, *args: Any) -> tf.Tensor:
+        """`layer(x, ctx)` for a kernel site, `layer(a, b, ctx)` for two activations."""
+        *inputs, ctx = args
+        site, kind, index = self.site, self.kind, self.index
+        plan, replicas = ctx.plan, ctx.replicas
 
         @tf.custom_gradient
         def op(x: tf.Tensor, w: tf.Tensor):
-            y = self._forward(x, w)
+            y = kind.forward(site, x, w)
             if plan is not None and plan.stage == FORWARD:
-                y = fault_ops.forward(site, index, plan, replicas, x, w, y)
+                y = fault_ops.forward(kind, site, index, plan, replicas, x, w, y)
 
             def grad(dy: tf.Tensor):
-                dx = self._grad_input(x, w, dy)
-                dw = self._grad_weight(x, w, dy)
-                if plan is not None and plan.stage == GRAD_IN:
-                    dx = fault_ops.grad_in(site, index, plan, replicas, dy, w, dx)
-                if plan is not None and plan.stage == GRAD_WT:
-                    dw = fault_ops.grad_wt(site, index, plan, replicas, x, dy, dw,
-                                           lambda x_r, dy_r: self._grad_weight(x_r, w, dy_r))
-                return dx, dw
+                grads = [kind.gradient(site, b.name, x, w, dy) for b in kind.backward]
+                for i, b in enumerate(kind.backward):
+                    if plan is not None and plan.stage == b.name:
+                        grads[i] = fault_ops.backward(kind, b, site, index, plan, replicas, x, w,
+                                                      dy, grads[i])
+                ordered = [None, None]
+                for b, g in zip(kind.backward, grads, strict=True):
+                    ordered[b.of] = g
+                return tuple(ordered)
 
             return y, grad
 
-        y = op(x, self.weight())
-        return y if self.bias is None else tf.nn.bias_add(y, self.bias)
+        return kind.finish(self, op(*kind.native_operands(self, inputs)))
 
 
 class Depthwise(tf.Module):
