@@ -1,7 +1,7 @@
 """The injectable operations of a workload and the shapes of their operands, without TensorFlow.
 
 The shape pass runs a network's one declaration (`fi_core.networks`) on `Shape`s: it yields the
-sites (every conv and dense, in creation order), the other layers that hold variables, and the
+sites (every op of a site kind, in creation order), the other layers that hold variables, and the
 artifact's layer lists. CSV validation and campaign generation read operand shapes from it
 without importing TensorFlow; the TensorFlow model (`fi_core.model`) creates its variables from
 the same pass, so the two cannot disagree.
@@ -11,16 +11,17 @@ Operand shapes and layouts are the site kinds' (`fi_core.sites`, one file per ki
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any, ClassVar
 
-from fi_core.builder import Builder, Init
+from fi_core.builder import Builder
 from fi_core.passes import FORWARD
 from fi_core.passes import GRAD_IN as GRAD_IN  # re-exported: the passes' names
 from fi_core.passes import GRAD_WT as GRAD_WT
 from fi_core.sites import OPERANDS as OPERANDS  # re-exported: the operand slots
+from fi_core.sites import SiteSpec
 from fi_core.sites import split_layer_name as split_layer_name
 from fi_core.sites.kernel import KernelSite
 from fi_core.workloads import NUM_CLASSES, WorkloadConfig
@@ -33,44 +34,61 @@ Site = KernelSite
 
 @dataclass(frozen=True)
 class Shape:
-    """What the shape pass knows of a tensor: `[N, size, size, channels]`, or `[N, channels]`
-    when `size` is None (after a global pool)."""
+    """What the shape pass knows of a tensor: its per-example dims (the batch axis is left
+    out): `(size, size, channels)` for an image, `(channels,)` after a global pool, any rank for
+    other tensors (a sequence's `(tokens, width)`)."""
 
-    size: int | None
-    channels: int
+    dims: tuple[int, ...]
 
+    @classmethod
+    def image(cls, size: int, channels: int) -> Shape:
+        return cls((size, size, channels))
 
-@dataclass(frozen=True)
-class Depthwise:
-    name: str
-    kernel: int
-    stride: int
-    channels: int
+    @classmethod
+    def vector(cls, channels: int) -> Shape:
+        return cls((channels,))
 
+    @property
+    def size(self) -> int | None:
+        """Height = width of an image, None for any other rank."""
+        return self.dims[0] if len(self.dims) == 3 else None
 
-@dataclass(frozen=True)
-class Norm:
-    name: str
-    channels: int
-    momentum: float
+    @property
+    def channels(self) -> int:
+        return self.dims[-1]
 
-
-@dataclass(frozen=True)
-class Gain:
-    name: str
-    init: float
+    def with_channels(self, channels: int) -> Shape:
+        return Shape((*self.dims[:-1], channels))
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Everything the shape pass found, each kind in creation order."""
+    """Everything the shape pass found: each group's layer specs in creation order (`sites`
+    holds every site, of every kind, in the order a fault plan indexes them)."""
 
-    sites: tuple[Site, ...]
-    depthwise: tuple[Depthwise, ...]
-    norms: tuple[Norm, ...]
-    gains: tuple[Gain, ...]
-    dropouts: int
+    groups: Mapping[str, tuple[Any, ...]]
+    counts: Mapping[str, int]
     logits: Shape
+
+    @property
+    def sites(self) -> tuple[SiteSpec, ...]:
+        return self.groups.get("sites", ())
+
+    @property
+    def depthwise(self) -> tuple[Any, ...]:
+        return self.groups.get("depthwise", ())
+
+    @property
+    def norms(self) -> tuple[Any, ...]:
+        return self.groups.get("norms", ())
+
+    @property
+    def gains(self) -> tuple[Any, ...]:
+        return self.groups.get("gains", ())
+
+    @property
+    def dropouts(self) -> int:
+        return self.counts.get("dropout", 0)
 
 
 @dataclass
@@ -78,92 +96,23 @@ class ShapeBuilder(Builder):
     """Runs a declaration on shapes, recording every layer that holds variables. Each name may
     be used once; a shape that does not fit is a bug of the declaration (ValueError)."""
 
-    sites: list[Site] = field(default_factory=list)
-    depthwise_layers: list[Depthwise] = field(default_factory=list)
-    norms: list[Norm] = field(default_factory=list)
-    gains: list[Gain] = field(default_factory=list)
-    dropouts: int = 0
+    part: ClassVar[str] = "shape"
+    records: dict[str, list[Any]] = field(default_factory=dict)
     _names: set[str] = field(default_factory=set)
 
-    def _claim(self, name: str) -> None:
-        if name in self._names:
-            raise ValueError(f"layer name {name!r} is used twice")
-        self._names.add(name)
+    def record(self, group: str, spec: Any) -> None:
+        """Add a variable-holding layer's spec (its `name` claimed once across the network)."""
+        if spec.name in self._names:
+            raise ValueError(f"layer name {spec.name!r} is used twice")
+        self._names.add(spec.name)
+        self.records.setdefault(group, []).append(spec)
 
     @staticmethod
-    def _spatial(x: Shape, what: str) -> int:
+    def spatial(x: Shape, what: str) -> int:
+        """The size of an image tensor; any other rank is a declaration's bug."""
         if x.size is None:
             raise ValueError(f"{what} needs an [N, H, W, C] input")
         return x.size
-
-    def conv(self, name: str, x: Shape, filters: int, kernel: int, stride: int = 1, *,
-             bias: bool = False, listed: bool = True, standardised: bool = False,
-             init: Init = "glorot") -> Shape:
-        self._claim(name)
-        site = Site(name, "conv", kernel, stride, x.channels, filters, self._spatial(x, name),
-                    bias=bias, in_artifact_list=listed, standardised=standardised, init=init)
-        self.sites.append(site)
-        return Shape(site.out_size, filters)
-
-    def dense(self, name: str, x: Shape, units: int, *, bias: bool = True,
-              listed: bool = False) -> Shape:
-        self._claim(name)
-        if x.size is not None:
-            raise ValueError(f"{name} needs an [N, C] input")
-        self.sites.append(Site(name, "dense", 1, 1, x.channels, units, 1, bias=bias,
-                               in_artifact_list=listed))
-        return Shape(None, units)
-
-    def depthwise(self, name: str, x: Shape, kernel: int, stride: int = 1) -> Shape:
-        self._claim(name)
-        size = self._spatial(x, name)
-        self.depthwise_layers.append(Depthwise(name, kernel, stride, x.channels))
-        return Shape(math.ceil(size / stride), x.channels)
-
-    def batch_norm(self, name: str, x: Shape, momentum: float = 0.9) -> Shape:
-        self._claim(name)
-        self.norms.append(Norm(name, x.channels, momentum))
-        return x
-
-    def gain(self, name: str, x: Shape, init: float = 0.0) -> Shape:
-        self._claim(name)
-        self.gains.append(Gain(name, init))
-        return x
-
-    def relu(self, x: Shape) -> Shape:
-        return x
-
-    def swish(self, x: Shape) -> Shape:
-        return x
-
-    def sigmoid(self, x: Shape) -> Shape:
-        return x
-
-    def scale(self, x: Shape, factor: float) -> Shape:
-        return x
-
-    def dropout(self, x: Shape, rate: float) -> Shape:
-        self.dropouts += 1
-        return x
-
-    def global_pool(self, x: Shape, keepdims: bool = False) -> Shape:
-        self._spatial(x, "global_pool")
-        return Shape(1 if keepdims else None, x.channels)
-
-    def concat(self, xs: Sequence[Shape]) -> Shape:
-        if len({x.size for x in xs}) != 1:
-            raise ValueError(f"concat of different sizes: {list(xs)}")
-        return Shape(xs[0].size, sum(x.channels for x in xs))
-
-    def add(self, a: Shape, b: Shape) -> Shape:
-        if a != b:
-            raise ValueError(f"add of {a} and {b}")
-        return a
-
-    def multiply(self, a: Shape, b: Shape) -> Shape:
-        if a.channels != b.channels or b.size not in (a.size, 1):
-            raise ValueError(f"multiply of {a} and {b}")
-        return a
 
     def channels(self, x: Shape) -> int:
         return x.channels
@@ -175,20 +124,20 @@ def layout(config: WorkloadConfig) -> Layout:
     from fi_core.networks import network_of
 
     builder = ShapeBuilder()
-    logits = network_of(config).build(builder, config, Shape(config.image_size,
-                                                             config.channels))
-    if logits != Shape(None, NUM_CLASSES):
+    logits = network_of(config).build(builder, config, Shape.image(config.image_size,
+                                                                   config.channels))
+    if logits != Shape.vector(NUM_CLASSES):
         raise ValueError(f"network {config.network!r} gives {logits}, not [N, {NUM_CLASSES}]")
-    return Layout(tuple(builder.sites), tuple(builder.depthwise_layers), tuple(builder.norms),
-                  tuple(builder.gains), builder.dropouts, logits)
+    groups = {name: tuple(specs) for name, specs in builder.records.items()}
+    return Layout(groups, dict(builder.__dict__.get("_counts", {})), logits)
 
 
-def sites_of(config: WorkloadConfig) -> tuple[Site, ...]:
+def sites_of(config: WorkloadConfig) -> tuple[SiteSpec, ...]:
     """All sites of a workload's model, in creation order (a fault plan's site index)."""
     return layout(config).sites
 
 
-def site_by_name(config: WorkloadConfig) -> dict[str, Site]:
+def site_by_name(config: WorkloadConfig) -> dict[str, SiteSpec]:
     return {site.name: site for site in sites_of(config)}
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from fi_core import architecture, fault_ops
+from fi_core import fault_ops
 from fi_core.fault_ops import FaultPlan, Replicas
 from fi_core.passes import FORWARD
 from fi_core.sites import SiteSpec, kind_of
@@ -90,7 +90,7 @@ class Depthwise(tf.Module):
     """A depthwise conv ('same' padding, no bias, Glorot normal): not an injection site, as in
     the artifact; TensorFlow's own gradient."""
 
-    def __init__(self, spec: architecture.Depthwise, seed: tuple[int, int]) -> None:
+    def __init__(self, spec: Any, seed: tuple[int, int]) -> None:
         super().__init__(name=spec.name)
         self.spec = spec
         k, channels = spec.kernel, spec.channels

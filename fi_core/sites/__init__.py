@@ -151,7 +151,8 @@ def _discover() -> None:
     if not _discovered:
         _discovered = True
         for module in pkgutil.iter_modules(__path__):
-            importlib.import_module(f"{__name__}.{module.name}")
+            if not module.name.startswith("_"):
+                importlib.import_module(f"{__name__}.{module.name}")
 
 
 def kinds() -> Mapping[str, SiteKind]:

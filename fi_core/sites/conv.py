@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fi_core.ops import Op, register_op
 from fi_core.passes import FORWARD, GRAD_IN, GRAD_WT
 from fi_core.sites import Shape3, register_kind
 from fi_core.sites.kernel import KernelKind, KernelSite
@@ -114,3 +115,39 @@ class Conv(KernelKind):
 
 
 CONV = register_kind(Conv())
+
+
+# ---------------------------------------------------------------------- the builder op
+def _conv_shape(b: Any, name: str, x: Any, filters: int, kernel: int, stride: int = 1, *,
+                bias: bool = False, listed: bool = True, standardised: bool = False,
+                init: str = "glorot") -> Any:
+    site = KernelSite(name, CONV.name, kernel, stride, x.channels, filters, b.spatial(x, name),
+                      bias=bias, in_artifact_list=listed, standardised=standardised, init=init)
+    b.record("sites", site)
+    return type(x).image(site.out_size, filters)
+
+
+def _conv_compute(b: Any, name: str, x: Any, *args: Any, **kwargs: Any) -> Any:
+    return b.layer("sites", name)(x, b.ctx)
+
+
+def _conv_keras(b: Any, name: str, x: Any, filters: int, kernel: int, stride: int = 1, *,
+                bias: bool = False, listed: bool = True, standardised: bool = False,
+                init: str = "glorot") -> Any:
+    import keras
+
+    from fi_core.ops import _keras_layers
+
+    layer = _keras_layers.StandardisedConv if standardised else keras.layers.Conv2D
+    return layer(filters, kernel, stride, padding="same", use_bias=bias,
+                 kernel_initializer=b.init, name=name)(x)
+
+
+CONV_OP = register_op(Op("conv", _conv_shape, _conv_compute, _conv_keras))
+"""`b.conv(name, x, filters, kernel, stride=1, *, bias=False, listed=True,
+standardised=False, init="glorot")`: a square 'same'-padded conv site (forward `name`,
+backward `name_grad_in` and `name_grad_wt`). `listed`: in the artifact's layer lists
+(campaigns draw unlisted sites only with --all-sites). `standardised`: scaled weight
+standardisation with a trainable gain (NF-ResNet); the forward weight operand is then the
+standardised kernel. The bias, if any, is added after the op: an output fault is always
+pre-bias."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fi_core.ops import Op, register_op
 from fi_core.passes import FORWARD, GRAD_IN, GRAD_WT
 from fi_core.sites import Shape3, register_kind
 from fi_core.sites.kernel import KernelKind, KernelSite
@@ -53,3 +54,29 @@ class Dense(KernelKind):
 
 
 DENSE = register_kind(Dense())
+
+
+# ---------------------------------------------------------------------- the builder op
+def _dense_shape(b: Any, name: str, x: Any, units: int, *, bias: bool = True,
+                 listed: bool = False) -> Any:
+    if len(x.dims) != 1:
+        raise ValueError(f"{name} needs an [N, C] input")
+    b.record("sites", KernelSite(name, DENSE.name, 1, 1, x.channels, units, 1, bias=bias,
+                                 in_artifact_list=listed))
+    return type(x).vector(units)
+
+
+def _dense_compute(b: Any, name: str, x: Any, *args: Any, **kwargs: Any) -> Any:
+    return b.layer("sites", name)(x, b.ctx)
+
+
+def _dense_keras(b: Any, name: str, x: Any, units: int, *, bias: bool = True,
+                 listed: bool = False) -> Any:
+    import keras
+
+    return keras.layers.Dense(units, use_bias=bias, kernel_initializer=b.init, name=name)(x)
+
+
+DENSE_OP = register_op(Op("dense", _dense_shape, _dense_compute, _dense_keras))
+"""`b.dense(name, x, units, *, bias=True, listed=False)`: a dense site on `[N, C]` (the
+classifier)."""

@@ -76,7 +76,7 @@ def test_the_registry_imports_every_network_module():
 
 def test_a_declaration_that_does_not_fit_is_refused():
     builder = architecture.ShapeBuilder()
-    x = architecture.Shape(8, 3)
+    x = architecture.Shape.image(8, 3)
     with pytest.raises(ValueError, match="add of"):
         builder.add(builder.conv("a", x, 4, 3), x)
     with pytest.raises(ValueError, match="used twice"):
@@ -101,7 +101,7 @@ def test_gradients_without_a_fault_equal_tensorflow_native_gradients(preset, mon
     ours = _gradients(model_module.build(config), config, x, y, seed)
 
     def plain_site(self, x, ctx):  # TensorFlow's own conv/matmul and its registered gradient
-        w = self.weight()
+        w = self.kind.weight(self)
         out = (tf.matmul(x, w) if self.site.kind == "dense"
                else tf.nn.conv2d(x, w, self.site.stride, "SAME"))
         return out if self.bias is None else tf.nn.bias_add(out, self.bias)
