@@ -24,7 +24,7 @@ from fi_core.sites import OPERANDS as OPERANDS  # re-exported: the operand slots
 from fi_core.sites import SiteSpec
 from fi_core.sites import split_layer_name as split_layer_name
 from fi_core.sites.kernel import KernelSite
-from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+from fi_core.workloads import WorkloadConfig
 
 STAGES = {"fwrd_inject": FORWARD, "bkwd_inject": "bkwd"}
 
@@ -122,12 +122,14 @@ class ShapeBuilder(Builder):
 def layout(config: WorkloadConfig) -> Layout:
     """The shape pass of a workload's network."""
     from fi_core.networks import network_of
+    from fi_core.tasks import task_of
 
+    task = task_of(config)
     builder = ShapeBuilder()
-    logits = network_of(config).build(builder, config, Shape.image(config.image_size,
-                                                                   config.channels))
-    if logits != Shape.vector(NUM_CLASSES):
-        raise ValueError(f"network {config.network!r} gives {logits}, not [N, {NUM_CLASSES}]")
+    logits = network_of(config).build(builder, config, task.input_shape(config))
+    if logits != task.output_shape(config):
+        raise ValueError(f"network {config.network!r} gives {logits}, not "
+                         f"{task.output_shape(config)} ({task.name})")
     groups = {name: tuple(specs) for name, specs in builder.records.items()}
     return Layout(groups, dict(builder.__dict__.get("_counts", {})), logits)
 

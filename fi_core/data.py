@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from fi_core import cifar
-from fi_core.workloads import WorkloadConfig
+from fi_core.workloads import LOADERS, WorkloadConfig
 
 ORDER, AUGMENT, DROPOUT = 1, 2, 3
 CIFAR_FOLDER = cifar.FOLDER
@@ -68,7 +68,11 @@ def load(config: WorkloadConfig, data_dir: Path | None = None) -> Dataset:
     `prepare_data.py`), or one per channel (`normalise=channel`).
 
     digits: scikit-learn's bundled 1,797 8x8 images; every fifth image (index % 5 == 0) is the
-    test set (360), the rest train (1,437). cifar10: the standard python-format folder."""
+    test set (360), the rest train (1,437). cifar10: the standard python-format folder. A
+    dataset a plugin registered (`workloads.register_dataset`) gives its own arrays."""
+    if config.dataset in LOADERS:
+        arrays = LOADERS[config.dataset](config, data_dir)
+        return Dataset(*(tf.constant(a) for a in arrays))
     if config.dataset == "digits":
         images, labels = _digits()
         test = np.arange(len(images)) % 5 == 0

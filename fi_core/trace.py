@@ -18,7 +18,8 @@ import numpy as np
 import fi_core
 import fi_formats
 from fi_core.files import write_all_or_none
-from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+from fi_core.tasks import task_of
+from fi_core.workloads import WorkloadConfig
 
 FORMAT = fi_formats.TRACE_FORMAT
 
@@ -55,7 +56,7 @@ class Trace:
         self.record: dict[str, Any] = {
             "format": FORMAT, "kind": kind, "id": run_id, "complete": True,
             "workload": workload,
-            "config": {**config.to_dict(), "num_classes": NUM_CLASSES,
+            "config": {**config.to_dict(), "num_classes": task_of(config).num_classes(config),
                        "steps_per_epoch": config.steps_per_epoch},
             "csv": None, "injection": None, "start_epoch": 0, "first_nonfinite": None,
             "steps": [], "epochs": [], "golden_checkpoint": None, "rejoined_golden": None,

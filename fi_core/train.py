@@ -23,6 +23,7 @@ from fi_core.errors import BadInput
 from fi_core.fault_ops import FaultPlan, Replicas
 from fi_core.faults import rules
 from fi_core.injection import Injection
+from fi_core.tasks import task_of
 from fi_core.workloads import WorkloadConfig
 
 CHECKPOINT_PREFIX = "ckpt"
@@ -99,6 +100,7 @@ class Trainer:
                  instruments: Instruments | None = None) -> None:
         tf_setup.configure()
         self.config = config
+        self.task = task_of(config)
         self.strategy = strategy
         self.traced_passes = traced_passes  # the other passes' injection step runs eagerly
         self.instruments = instruments
@@ -118,11 +120,9 @@ class Trainer:
         ctx = nn.StepContext(training=True, replicas=replicas, seed=seed, plan=plan)
         with tf.GradientTape() as tape:
             logits = self.model(x, ctx)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
-            loss = tf.reduce_sum(losses) / global_batch
+            loss = tf.reduce_sum(self.task.example_losses(logits, y)) / global_batch
         grads = tape.gradient(loss, self.variables)
-        predicted = tf.argmax(logits, -1, output_type=tf.int32)
-        correct = tf.reduce_sum(tf.cast(tf.equal(predicted, y), tf.float32))
+        correct = tf.reduce_sum(self.task.example_hits(logits, y))
         return loss, correct, grads
 
     @staticmethod
@@ -177,9 +177,7 @@ class Trainer:
     def _signature(self, stage: str | None) -> list[tf.TensorSpec]:
         """Batch size and fault size vary: the last step of an epoch and a 64-element fault
         reuse the graph of a full step and of a single-element one."""
-        size, channels = self.config.image_size, self.config.channels
-        data_specs = [tf.TensorSpec([None, size, size, channels], tf.float32),
-                      tf.TensorSpec([None], tf.int32), tf.TensorSpec([2], tf.int64)]
+        data_specs = [*self.task.batch_signature(self.config), tf.TensorSpec([2], tf.int64)]
         if stage is None:
             return data_specs
         return [*data_specs, *fault_ops.SPEC]
@@ -245,8 +243,8 @@ class Trainer:
             replicas = Replicas(1, base=context.replica_id_in_sync_group,
                                 total=context.num_replicas_in_sync)
         logits = self.model(x, nn.StepContext(training=False, replicas=replicas))
-        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
-        hits = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), y), tf.float32)
+        losses = self.task.example_losses(logits, y)
+        hits = self.task.example_hits(logits, y)
         # A padding row may be NaN (its replica's statistics are): drop it, do not multiply.
         return tf.where(valid, losses, 0.0), tf.where(valid, hits, 0.0)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,21 @@ from fi_core.errors import BadInput
 
 DATASETS = {"cifar10": (50_000, 10_000, 32, 3), "digits": (1_437, 360, 8, 1)}
 """name -> (train examples, test examples, native image size, channels)."""
+
+Loader = Callable[["WorkloadConfig", Any], tuple[Any, Any, Any, Any]]
+"""(config, data folder or None) -> train inputs, train labels, test inputs, test labels, as
+NumPy arrays ready for the step (normalised, in the task's dtypes)."""
+LOADERS: dict[str, Loader] = {}
+"""Datasets a plugin added; the built-in image sets are read by `fi_core.data`."""
+
+
+def register_dataset(name: str, sizes: tuple[int, int, int, int], load: Loader) -> None:
+    """Add a dataset: `sizes` as in DATASETS (for a non-image set, its per-example size in the
+    third place and 1 in the fourth), `load` its arrays. A name is registered once."""
+    if name in DATASETS:
+        raise ValueError(f"dataset {name!r} is already registered")
+    DATASETS[name] = tuple(sizes)
+    LOADERS[name] = load
 
 NUM_CLASSES = 10
 

@@ -48,12 +48,14 @@ REVERSE_INTERLEAVED = interleaved(in_reverse_order)
 
 @dataclass(frozen=True)
 class Network:
-    """A network: its one declaration, and the order of the artifact's layer lists."""
+    """A network: its one declaration, the order of the artifact's layer lists, its task."""
 
     name: str
     build: Callable[[Builder, WorkloadConfig, Tensor], Tensor]
     forward_order: Order = in_creation_order
     backward_order: Order = REVERSE_INTERLEAVED
+    task: str = "image_classification"
+    """What a step feeds the network and reports (`fi_core.tasks`)."""
 
 
 _NETWORKS: dict[str, Network] = {}

@@ -20,7 +20,8 @@ from typing import Any
 from fi_core.ops import Op, register_op
 from fi_core.passes import FORWARD, GRAD_IN, GRAD_WT
 from fi_core.sites import Shape3, register_kind
-from fi_core.sites.kernel import KernelKind, KernelSite
+from fi_core.sites.kernel import KernelSite
+from fi_core.sites.kernel_kind import KernelKind
 
 
 def interleave(site: KernelSite, dy: Any) -> Any:
