@@ -21,7 +21,7 @@ from fi_core.passes import FORWARD
 from fi_core.passes import GRAD_IN as GRAD_IN  # re-exported: the passes' names
 from fi_core.passes import GRAD_WT as GRAD_WT
 from fi_core.sites import OPERANDS as OPERANDS  # re-exported: the operand slots
-from fi_core.sites import SiteSpec
+from fi_core.sites import SiteSpec, kind_of
 from fi_core.sites import split_layer_name as split_layer_name
 from fi_core.sites.kernel import KernelSite
 from fi_core.workloads import WorkloadConfig
@@ -158,4 +158,6 @@ def backward_layers(config: WorkloadConfig, *, artifact_only: bool = True) -> li
     """Backward site names in the artifact's order (`layers/<model>_bkwd_layers.txt`)."""
     from fi_core.networks import network_of
 
-    return network_of(config).backward_order(_names(config, artifact_only))
+    sites = site_by_name(config)
+    return network_of(config).backward_order(
+        _names(config, artifact_only), lambda name: kind_of(sites[name]).passes[1:])

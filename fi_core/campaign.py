@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fi_core import architecture, faults, injection
+from fi_core import architecture, faults, injection, sites
 from fi_core.errors import BadInput
 from fi_core.faults import rules
 from fi_core.faults.value_rules import explicit, uniform
@@ -65,8 +65,8 @@ def candidate_layers(spec: CampaignSpec, stage: str) -> list[str]:
 def check(spec: CampaignSpec) -> None:
     source = "campaign"
     for op in spec.backward_ops:
-        if op not in (architecture.GRAD_IN, architecture.GRAD_WT):
-            known_ops = f"{architecture.GRAD_IN}, {architecture.GRAD_WT}"
+        if op not in sites.backward_pass_names():
+            known_ops = ", ".join(sites.backward_pass_names())
             raise BadInput(source, "backward_ops", f"unknown {op!r} (known: {known_ops})")
     known = {*architecture.forward_layers(spec.config, artifact_only=False),
              *architecture.backward_layers(spec.config, artifact_only=False)}
@@ -124,7 +124,7 @@ def draw(spec: CampaignSpec, seed: int, index: int) -> dict[str, list[str]]:
     replica = int(rng.integers(0, config.replicas))
     base, pass_ = architecture.split_layer_name(layer)
     site = architecture.site_by_name(config)[base]
-    shape = site.operand_shape(pass_, fmodel.operand, config.batch_per_replica_at(step))
+    shape = sites.operand_shape(site, pass_, fmodel.operand, config.batch_per_replica_at(step))
     selection = fmodel.pattern(tuple(shape), rng)
     rule = _value_rule(spec, fmodel, selection)
     rows = {

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fi_core import architecture, campaign, faults, injection, plugins, workloads
+from fi_core import architecture, campaign, faults, injection, plugins, sites, workloads
 from fi_core.errors import BadInput
 
 FORMAT = "fi-check/1"
@@ -122,10 +122,10 @@ def _spec(path: str, spec: Mapping[str, Any], preset: str,
     layers = _names(spec.get("layers"), f"{path}.layers") or []
     ops = _names(spec.get("backward_ops"), f"{path}.backward_ops") or [architecture.GRAD_IN]
     for i, op in enumerate(ops):
-        if op not in (architecture.GRAD_IN, architecture.GRAD_WT):
+        if op not in sites.backward_pass_names():
             raise _bad(f"{path}.backward_ops[{i}]",
-                       f"unknown backward operation {op!r} (known: {architecture.GRAD_IN}, "
-                       f"{architecture.GRAD_WT})")
+                       f"unknown backward operation {op!r} (known: "
+                       f"{', '.join(sites.backward_pass_names())})")
     for i, stage in enumerate(stages):
         if stage not in architecture.STAGES:
             raise _bad(f"{path}.stages[{i}]",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fi_core import architecture, campaign, faults, workloads
+from fi_core import architecture, campaign, faults, sites, workloads
 from fi_core.mitigation import presets
 from fi_core.workloads import WorkloadConfig
 
@@ -37,7 +37,7 @@ def describe() -> dict[str, Any]:
         "format": FORMAT,
         "id_width": campaign.ID_WIDTH,
         "stages": list(architecture.STAGES),
-        "backward_ops": [architecture.GRAD_IN, architecture.GRAD_WT],
+        "backward_ops": list(sites.backward_pass_names()),
         "fault_models": {name: {"operand": model.operand}
                          for name, model in faults.FAULT_MODELS.items()},
         "workloads": {name: workload_facts(config)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fi_core import architecture, faults, workloads
+from fi_core import sites as sites_module
 from fi_core.errors import BadInput
 from fi_core.faults import rules
 from fi_core.faults.patterns import Selection
@@ -356,8 +357,8 @@ def parse(path: str | Path) -> Injection:
         raise BadInput(source, "operand", f"{shown(operand)!r} is not input, weight or output")
 
     layer = _one(source, rows, "target_layer")
-    base, pass_ = architecture.split_layer_name(layer)
     sites = architecture.site_by_name(config)
+    base, pass_ = architecture.split_layer_name(layer, sites)
     forward_stage = stage == "fwrd_inject"
     if base not in sites or (pass_ == architecture.FORWARD) != forward_stage:
         raise BadInput(source, "target_layer", f"{shown(layer)!r} is not a {stage} site of "
@@ -369,7 +370,7 @@ def parse(path: str | Path) -> Injection:
     epoch = _int(source, "target_epoch", _one(source, rows, "target_epoch"), 0, config.epochs)
     step = _int(source, "target_step", _one(source, rows, "target_step"), 0,
                 config.steps_per_epoch)
-    shape = tuple(site.operand_shape(pass_, operand, config.batch_per_replica_at(step)))
+    shape = sites_module.operand_shape(site, pass_, operand, config.batch_per_replica_at(step))
     if math.prod(shape) >= MAX_OPERAND_ELEMENTS:
         raise BadInput(source, "target_layer", f"operand {shape} is too large")
     selection, flat = _selection(source, rows, shape)

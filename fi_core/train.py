@@ -142,7 +142,7 @@ class Trainer:
 
     @staticmethod
     def _report(plan: FaultPlan | None):
-        if plan is None:
+        if plan is None or not plan.report:  # no site ran the fault's pass (see `step`)
             return ()
         return plan.report["golden"], plan.report["injected"], plan.report["summary"]
 
@@ -223,6 +223,10 @@ class Trainer:
                                for t in report)
         result = StepResult(float(loss), float(accuracy),
                             probes={name: t.numpy() for name, t in probes.items()})
+        if injection is not None and not report:
+            raise BadInput(injection.source, "target_layer",
+                           f"{injection.layer} is never computed in training: no variable "
+                           "depends on that gradient, so the step does not run it")
         if injection is not None:
             result.golden, result.injected, result.summary = (np.asarray(t, np.float32)
                                                               for t in report)

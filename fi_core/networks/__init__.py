@@ -14,14 +14,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fi_core.passes import GRAD_IN, GRAD_WT
-
 if TYPE_CHECKING:
     from fi_core.builder import Builder, Tensor
     from fi_core.workloads import WorkloadConfig
 
 Order = Callable[[Sequence[str]], list[str]]
 """Site names in creation order -> a layer list in the artifact's order."""
+Passes = Callable[[str], Sequence[str]]
+"""A site's name -> the names of its kind's backward passes (`grad_in`, `grad_wt` for conv and
+dense; `fi_core.sites`)."""
+BackwardOrder = Callable[[Sequence[str], Passes], list[str]]
+"""Site names in creation order and their passes -> the backward layer list (`L_<pass>`)."""
 
 
 def in_creation_order(names: Sequence[str]) -> list[str]:
@@ -32,14 +35,22 @@ def in_reverse_order(names: Sequence[str]) -> list[str]:
     return list(reversed(names))
 
 
-def interleaved(order: Order) -> Order:
-    """Backward names `L_grad_in, L_grad_wt` per layer, layers in `order`."""
-    return lambda names: [f"{n}_{op}" for n in order(names) for op in (GRAD_IN, GRAD_WT)]
+def interleaved(order: Order) -> BackwardOrder:
+    """Every backward name of a layer together (`L_grad_in, L_grad_wt`), layers in `order`."""
+    return lambda names, passes: [f"{n}_{op}" for n in order(names) for op in passes(n)]
 
 
-def grouped(order: Order) -> Order:
-    """Every `L_grad_in` (layers in `order`), then every `L_grad_wt` in the same order."""
-    return lambda names: [f"{n}_{op}" for op in (GRAD_IN, GRAD_WT) for n in order(names)]
+def grouped(order: Order) -> BackwardOrder:
+    """Every layer's first backward pass (`L_grad_in`, layers in `order`), then every second
+    one in the same order, and so on."""
+
+    def backward(names: Sequence[str], passes: Passes) -> list[str]:
+        layers = order(names)
+        depth = max((len(passes(n)) for n in layers), default=0)
+        return [f"{n}_{passes(n)[i]}" for i in range(depth) for n in layers
+                if i < len(passes(n))]
+
+    return backward
 
 
 REVERSE_INTERLEAVED = interleaved(in_reverse_order)
@@ -53,7 +64,7 @@ class Network:
     name: str
     build: Callable[[Builder, WorkloadConfig, Tensor], Tensor]
     forward_order: Order = in_creation_order
-    backward_order: Order = REVERSE_INTERLEAVED
+    backward_order: BackwardOrder = REVERSE_INTERLEAVED
     task: str = "image_classification"
     """What a step feeds the network and reports (`fi_core.tasks`)."""
 

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fi_core.builder import Builder, Tensor
-from fi_core.networks import Network, register
-from fi_core.passes import GRAD_IN, GRAD_WT
+from fi_core.networks import Network, Passes, register
 from fi_core.workloads import NUM_CLASSES, WorkloadConfig
 
 
@@ -44,7 +43,7 @@ def build(b: Builder, config: WorkloadConfig, x: Tensor) -> Tensor:
     return b.dense("fc", b.global_pool(h), NUM_CLASSES)
 
 
-def backward_order(names: Sequence[str]) -> list[str]:
+def backward_order(names: Sequence[str], passes: Passes) -> list[str]:
     """The artifact's hand-written backward pass: blocks in reverse; within a block the shortcut
     first, then the main path backwards; `_grad_in` before `_grad_wt` of each layer."""
     blocks: dict[str, list[str]] = {}
@@ -55,7 +54,7 @@ def backward_order(names: Sequence[str]) -> list[str]:
     for members in reversed(blocks.values()):
         shortcut = [m for m in members if m.endswith("_downsample")]
         order += shortcut + [m for m in reversed(members) if m not in shortcut]
-    return [f"{name}_{op}" for name in order for op in (GRAD_IN, GRAD_WT)]
+    return [f"{name}_{op}" for name in order for op in passes(name)]
 
 
 PAPER = WorkloadConfig(model="resnet18", network="resnet18")
