@@ -211,6 +211,17 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    from analysis.reclassify import reclassify
+
+    check_output_file(args.out, "--out")
+    check_distinct({"--out": args.out}, [args.table])
+    counts = reclassify(args.table, args.out, _thresholds(args))
+    shown = ", ".join(f"{k}: {v}" for k, v in counts.items())
+    print(f"{args.out}: {sum(counts.values())} experiments ({shown})", file=sys.stderr)
+    return 0
+
+
 def cmd_rates(args: argparse.Namespace) -> int:
     from analysis.groups import grouped_rates, needed_columns
     from analysis.table import read_results
@@ -438,6 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trace_args(p)
     _add_threshold_args(p)
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser(
+        "reclassify",
+        help="recompute a results table's outcomes with other thresholds (no traces needed)",
+    )
+    p.add_argument("--table", required=True, help="results.parquet written by collect")
+    p.add_argument("--out", required=True, help="the re-classified table (Parquet)")
+    _add_threshold_args(p)
+    p.set_defaults(func=cmd_reclassify)
 
     def stats_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--confidence", type=float, default=0.95, help="default 0.95")
