@@ -20,10 +20,10 @@ from typing import Any
 
 from analysis.campaign_status import Status, campaign_status
 from analysis.errors import InputError
-from analysis.outcomes import OUTCOMES, Thresholds
+from analysis.outcomes import Thresholds, outcomes
 
 __all__ = [  # and OUTCOME_COLORS (outcome -> colour), loaded with matplotlib when asked for
-    "OUTCOMES",
+    "OUTCOMES",  # noqa: F822 (module __getattr__: the rule table as it is now)
     "load",
     "plot_layer_heatmap",
     "plot_magnitude",
@@ -134,6 +134,8 @@ def plot_magnitude(table: Any) -> Any:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "OUTCOMES":  # the rule table as it is now (a plugin's outcome included)
+        return outcomes()
     if name == "OUTCOME_COLORS":  # needs matplotlib: imported when asked for
         from analysis.figstyle import OUTCOME_COLORS
 

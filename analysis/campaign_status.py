@@ -27,7 +27,8 @@ from analysis.collect import load_goldens
 from analysis.errors import InputError
 from analysis.golden import GoldenSet
 from analysis.ingest import IngestOptions, ingest
-from analysis.outcomes import INCOMPLETE, OUTCOMES, Thresholds
+from analysis.outcomes import INCOMPLETE, Thresholds
+from analysis.outcomes import outcomes as _outcomes
 from analysis.trace import printable
 from analysis.tracefiles import discover_traces, folder_preset, load_trace
 
@@ -437,7 +438,7 @@ def _rates_lines(status: Status) -> list[str]:
     heads = [f"{g} (n={n[g]})" for g in groups]
     width = max(24, *(len(h) + 2 for h in heads))
     lines = ["  " + f"{'outcome':<22}" + "".join(f"{h:<{width}}" for h in heads)]
-    for outcome in OUTCOMES:
+    for outcome in _outcomes():
         cells = []
         for g in groups:
             r = rates[(rates["group"] == g) & (rates["outcome"] == outcome)]

@@ -92,33 +92,48 @@ def _columns(text: str) -> list[str]:
 
 
 def _add_threshold_args(p: argparse.ArgumentParser) -> None:
+    """One option per registered threshold (analysis.rules: the built-ins and the plugins')."""
+    from analysis.rules import registry
+
     g = p.add_argument_group("outcome thresholds (see docs/analysis.md)")
-    g.add_argument(
-        "--short-term-steps",
-        type=int,
-        default=None,
-        metavar="N",
-        help="Short-term INFs/NaNs window in steps (default: one epoch of each run)",
+    for t in registry.thresholds():
+        g.add_argument(t.option, dest=t.name, type=t.kind, default=t.default, metavar=t.metavar,
+                       help=t.help)
+
+
+def _add_plugin_arg(p: argparse.ArgumentParser) -> None:
+    from analysis.plugins import ENVIRONMENT
+
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first: it registers outcome rules, their thresholds (options here) "
+        f"and features (repeatable; also ${ENVIRONMENT}=mod_a,mod_b)",
     )
-    g.add_argument(
-        "--tol-min",
-        type=float,
-        default=0.02,
-        help="minimum accuracy tolerance against the golden run (default 0.02)",
-    )
-    g.add_argument(
-        "--chance-margin",
-        type=float,
-        default=0.05,
-        help="SharpDegrade: accuracy <= 1/classes + this (default 0.05)",
-    )
-    g.add_argument(
-        "--immediate-backward-steps",
-        type=int,
-        default=1,
-        metavar="N",
-        help="backward faults: non-finite up to N steps later is Immediate (default 1)",
-    )
+
+
+class _NoExit(Exception):
+    pass
+
+
+class _PluginScan(_Parser):
+    """Finds the --plugin options before the real parser is built (their rules add options);
+    a malformed command line is left to the real parser to report."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _NoExit(message)
+
+
+def _plugins_named(argv: Sequence[str] | None) -> list[str]:
+    scan = _PluginScan(add_help=False, allow_abbrev=False, fromfile_prefix_chars="@")
+    scan.add_argument("--plugin", action="append", default=[])
+    try:
+        known, _ = scan.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    except _NoExit:
+        return []
+    return list(known.plugin)
 
 
 def _add_trace_args(p: argparse.ArgumentParser, golden_required: bool = True) -> None:
@@ -147,12 +162,7 @@ def _add_trace_args(p: argparse.ArgumentParser, golden_required: bool = True) ->
 def _thresholds(args: argparse.Namespace):  # -> Thresholds
     from analysis.outcomes import Thresholds
 
-    return Thresholds(
-        short_term_steps=args.short_term_steps,
-        tol_min=args.tol_min,
-        chance_margin=args.chance_margin,
-        immediate_backward_steps=args.immediate_backward_steps,
-    )
+    return Thresholds(**{name: getattr(args, name) for name in Thresholds()})
 
 
 def _ingest_options(args: argparse.Namespace):  # -> IngestOptions
@@ -198,6 +208,17 @@ def cmd_collect(args: argparse.Namespace) -> int:
     )
     counts = ", ".join(f"{k}: {v}" for k, v in summary.counts.items())
     print(f"{args.out}: {summary.n_rows} experiments ({counts})", file=sys.stderr)
+    return 0
+
+
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    from analysis.reclassify import reclassify
+
+    check_output_file(args.out, "--out")
+    check_distinct({"--out": args.out}, [args.table])
+    counts = reclassify(args.table, args.out, _thresholds(args))
+    shown = ", ".join(f"{k}: {v}" for k, v in counts.items())
+    print(f"{args.out}: {sum(counts.values())} experiments ({shown})", file=sys.stderr)
     return 0
 
 
@@ -429,6 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threshold_args(p)
     p.set_defaults(func=cmd_collect)
 
+    p = sub.add_parser(
+        "reclassify",
+        help="recompute a results table's outcomes with other thresholds (no traces needed)",
+    )
+    p.add_argument("--table", required=True, help="results.parquet written by collect")
+    p.add_argument("--out", required=True, help="the re-classified table (Parquet)")
+    _add_threshold_args(p)
+    p.set_defaults(func=cmd_reclassify)
+
     def stats_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--confidence", type=float, default=0.95, help="default 0.95")
         q.add_argument(
@@ -562,6 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="wilson", choices=["wilson", "clopper-pearson", "jeffreys"])
     p.add_argument("--confidence", type=float, default=0.95)
     p.set_defaults(func=cmd_interval)
+    for command in sub.choices.values():  # last, so the options above keep their place in --help
+        _add_plugin_arg(command)
     return parser
 
 
@@ -570,6 +602,15 @@ SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status (see the module docstring)."""
+    from analysis import plugins
+
+    # Plugins before the parser: their thresholds are options of the commands.
+    try:
+        plugins.load(plugins.from_environment(), plugins.ENVIRONMENT)
+        plugins.load(_plugins_named(argv))
+    except InputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     prog = f"fi-analysis {args.command}"
     try:

@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from analysis.atomic import atomic_path
@@ -113,7 +113,7 @@ def _collect(
     paths = _trace_paths(inputs, goldens, log)
     metadata = {
         "fi_analysis": __version__,
-        "thresholds": asdict(thresholds),
+        "thresholds": dict(thresholds),
         "golden": [g.path for g in goldens],
         "num_classes_text": options.num_classes,
     }

@@ -21,12 +21,6 @@ MIN_MARGIN = 0.001
 """The smallest margin of error a campaign may ask for (about a million injections at 95 %)."""
 
 _SOURCE = "config"
-_THRESHOLDS = {
-    "short_term_steps": ("--short-term-steps", int),
-    "tol_min": ("--tol-min", float),
-    "chance_margin": ("--chance-margin", float),
-    "immediate_backward_steps": ("--immediate-backward-steps", int),
-}
 
 
 def _bad(path: str, reason: str) -> InputError:
@@ -72,8 +66,8 @@ def _columns(value: Any, path: str) -> list[str]:
 
 
 def check_analysis(section: Any) -> None:
-    """The `analysis` section: method, confidence, rates and summary columns, thresholds."""
-    from analysis.outcomes import Thresholds
+    """The `analysis` section: method, confidence, rates and summary columns, plugins and
+    thresholds."""
     from analysis.stats import METHODS
 
     section = _mapping(section, "analysis")
@@ -84,22 +78,38 @@ def check_analysis(section: Any) -> None:
     for name, columns in _mapping(section.get("rates") or {}, "analysis.rates").items():
         _columns(columns, f"analysis.rates.{name}")
     _columns(section.get("summary_by", ["workload", "stage"]), "analysis.summary_by")
-    values = _mapping(section.get("thresholds") or {}, "analysis.thresholds")
+    _plugins(section.get("plugins") or [])
+    _thresholds(_mapping(section.get("thresholds") or {}, "analysis.thresholds"))
+
+
+def _plugins(names: Any) -> None:
+    """`analysis.plugins`: imported here as every fi-analysis job will (their thresholds are
+    then known)."""
+    from analysis import plugins
+
+    if not isinstance(names, Sequence) or isinstance(names, str):
+        raise _bad("analysis.plugins", "expected a list of module names")
+    for i, name in enumerate(names):
+        plugins.load([name], _SOURCE, f"analysis.plugins[{i}]")
+
+
+def _thresholds(values: Mapping[str, Any]) -> None:
+    """Each key a registered threshold (analysis.rules), each value what its option takes."""
+    from analysis.outcomes import Thresholds
+    from analysis.rules import registry
+
+    table = {t.name: t for t in registry.thresholds()}
     given: dict[str, Any] = {}
     for key, value in values.items():
-        if key not in _THRESHOLDS:
-            raise _bad(f"analysis.thresholds.{key}", "not a threshold")
-        if value is None:
-            continue
         path = f"analysis.thresholds.{key}"
-        if _THRESHOLDS[key][1] is int:
-            given[key] = _integer(value, path, 0, 2**31)
-        else:
-            given[key] = _number(value, path)
+        if key not in table:
+            raise _bad(path, "not a threshold")
+        if value is not None:  # the type here (integers: the range too), the range below
+            given[key] = table[key].check(value, _SOURCE, path, ranged=False)
     try:
         Thresholds(**given)
     except InputError as error:
-        key = next(k for k, (opt, _) in _THRESHOLDS.items() if opt == error.where)
+        key = next(name for name, t in table.items() if t.option == error.where)
         raise _bad(f"analysis.thresholds.{key}", error.reason) from None
 
 

@@ -36,8 +36,19 @@ from analysis.outcomes import (
 # One colour per outcome in every figure: the Okabe-Ito palette (Okabe and Ito, "Color
 # Universal Design", 2008), designed to stay distinguishable with every common form of colour
 # blindness; grey for incomplete runs. tests/analysis/test_figures.py checks the simulated
-# protan, deutan and tritan views.
-OUTCOME_COLORS = {
+# protan, deutan and tritan views. A plugin's outcome (analysis.rules) is drawn black: the
+# palette has no eighth colour, and black stays apart from all seven for every view.
+
+
+class _Colors(dict):
+    """The palette; a label it lacks (a plugin's) gets PLUGIN_COLOR."""
+
+    def __missing__(self, label: str) -> str:
+        return PLUGIN_COLOR
+
+
+PLUGIN_COLOR = "#000000"
+OUTCOME_COLORS = _Colors({
     MASKED: "#009E73",  # bluish green
     IMMEDIATE: "#D55E00",  # vermillion
     SHORT_TERM: "#E69F00",  # orange
@@ -46,7 +57,7 @@ OUTCOME_COLORS = {
     SLOW_DEGRADE: "#0072B2",  # blue
     LOW_TEST: "#56B4E9",  # sky blue
     INCOMPLETE: "#555555",  # dark grey (light grey is too close to purple for deutans)
-}
+})
 # Stages are told apart by hatching, so that bar colours always mean outcomes.
 STAGE_HATCHES = ("", "////", "....", "xxxx")
 GOLDEN_TRAIN = "0.55"

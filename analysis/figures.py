@@ -29,7 +29,9 @@ from analysis.figstyle import (
 )
 from analysis.golden import band_key
 from analysis.groups import MISSING, outcome_counts
-from analysis.outcomes import INCOMPLETE, MASKED, OUTCOMES, UNEXPECTED
+from analysis.outcomes import INCOMPLETE, MASKED
+from analysis.outcomes import outcomes as _outcomes
+from analysis.outcomes import unexpected as _unexpected
 from analysis.outputs import replaced_dir
 from analysis.stats import normal_quantile, proportion_ci_array
 from analysis.table import read_results
@@ -90,7 +92,7 @@ def fig_outcomes_by_workload_stage(df: pd.DataFrame, confidence: float = 0.95) -
     for row, workload in enumerate(workloads):
         sub = counts[counts["workload"].astype(str) == workload]
         legend = []
-        for col, outcomes in enumerate([(MASKED,), UNEXPECTED]):
+        for col, outcomes in enumerate([(MASKED,), _unexpected()]):
             ax = axes[row][col]
             x = np.arange(len(outcomes))
             for i, stage in enumerate(stages):
@@ -156,7 +158,7 @@ def fig_rates_by_fmodel(df: pd.DataFrame, confidence: float = 0.95) -> plt.Figur
     fig, ax = plt.subplots(figsize=(7.0, 0.32 * len(counts) + 1.3), layout="constrained")
     y = np.arange(len(counts))
     left = np.zeros(len(counts))
-    for outcome in UNEXPECTED:
+    for outcome in _unexpected():
         share = 100 * counts[outcome].to_numpy(dtype=np.int64) / n
         ax.barh(y, share, left=left, color=OUTCOME_COLORS[outcome], label=outcome, height=0.7)
         left += share
@@ -194,10 +196,10 @@ def fig_layer_heatmap(df: pd.DataFrame) -> plt.Figure:
         sorted(range(len(counts)), key=lambda i: _natural_key(counts["row"].iloc[i]))
     ]
     n = counts["n"].to_numpy(dtype=np.float64)
-    columns = [*UNEXPECTED, "any unexpected"]
+    columns = [*_unexpected(), "any unexpected"]
     values = (
         np.column_stack(
-            [counts[o].to_numpy(dtype=np.float64) / n for o in UNEXPECTED]
+            [counts[o].to_numpy(dtype=np.float64) / n for o in _unexpected()]
             + [(counts["n"] - counts[MASKED]).to_numpy(dtype=np.float64) / n]
         )
         * 100
@@ -276,7 +278,7 @@ def fig_magnitude_vs_outcome(df: pd.DataFrame) -> plt.Figure:
     x = np.arange(len(counts))
     n = counts["n"].to_numpy(dtype=np.float64)
     bottom = np.zeros(len(counts))
-    for outcome in OUTCOMES:
+    for outcome in _outcomes():
         share = 100 * counts[outcome].to_numpy(dtype=np.float64) / n
         ax.bar(x, share, bottom=bottom, color=OUTCOME_COLORS[outcome], label=outcome, width=0.75)
         bottom += share
@@ -319,7 +321,7 @@ def fig_example_curves(df: pd.DataFrame, curves_path: str, goldens: list[Trace])
     """One panel per outcome present: an example run over the golden band."""
     sub = _complete(df).sort_values("trace", kind="stable")
     examples = [
-        (o, sub[sub["outcome"] == o].iloc[0]) for o in OUTCOMES if (sub["outcome"] == o).any()
+        (o, sub[sub["outcome"] == o].iloc[0]) for o in _outcomes() if (sub["outcome"] == o).any()
     ]
     wanted = [str(r["trace"]) for _, r in examples]
     try:

@@ -9,10 +9,11 @@ its spread (max - min of final accuracies) widens the tolerance.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analysis.errors import InputError
-from analysis.trace import Trace
+from analysis.rules import registry
+from analysis.trace import Curves, Trace
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class GoldenRef:
     steps_per_epoch: int
     num_classes: int
     checkpoints: frozenset[str]
+    # The golden run's per-step and per-epoch curves, for a plugin's features (analysis.rules);
+    # kept only when one is registered, so workers are not sent them for nothing.
+    curves: Curves | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ def golden_ref(trace: Trace) -> GoldenRef:
         steps_per_epoch=int(trace.steps_per_epoch or 0),
         num_classes=int(trace.num_classes or 0),
         checkpoints=frozenset((trace.checkpoints or {}).values()),
+        curves=trace.curves if registry.computed_features() else None,
     )
 
 

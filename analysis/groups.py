@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.errors import InputError
-from analysis.outcomes import INCOMPLETE, MASKED, OUTCOMES
+from analysis.outcomes import INCOMPLETE, MASKED
+from analysis.outcomes import outcomes as _outcomes
 from analysis.stats import GroupTest, difference_test, multinomial_ci, proportion_ci_array
 
 MISSING = "n/a"
@@ -78,7 +79,7 @@ def outcome_counts(
     for col in [*by, "outcome"]:
         if col not in df:
             raise InputError("table", col, "no such column")
-    unknown = set(pd.unique(df["outcome"])) - {*OUTCOMES, INCOMPLETE}
+    unknown = set(pd.unique(df["outcome"])) - {*_outcomes(), INCOMPLETE}
     if unknown:
         raise InputError(
             "table", "outcome", f"unknown outcome label(s): {sorted(map(str, unknown))}"
@@ -99,12 +100,12 @@ def outcome_counts(
         df.groupby([*keys, df["outcome"]], dropna=False, observed=True, sort=True)
         .size()
         .unstack("outcome", fill_value=0)
-        .reindex(columns=[*OUTCOMES, INCOMPLETE], fill_value=0)
+        .reindex(columns=[*_outcomes(), INCOMPLETE], fill_value=0)
         .astype(np.int64)
     )
     counts.columns.name = None
     counts = counts.rename(columns={INCOMPLETE: "n_incomplete"})
-    counts.insert(len(OUTCOMES), "n", counts[list(OUTCOMES)].sum(axis=1))
+    counts.insert(len(_outcomes()), "n", counts[list(_outcomes())].sum(axis=1))
     counts = counts.reset_index()
     if not by:
         counts = counts.drop(columns=counts.columns[0])
@@ -162,11 +163,11 @@ def grouped_rates(
         )
     counts = _drop_empty(counts, by, skip_empty, log)
     n_groups = len(counts)
-    k = counts[list(OUTCOMES)].to_numpy(dtype=np.int64)  # groups x outcomes
-    n = np.repeat(counts["n"].to_numpy(dtype=np.int64), len(OUTCOMES))
+    k = counts[list(_outcomes())].to_numpy(dtype=np.int64)  # groups x outcomes
+    n = np.repeat(counts["n"].to_numpy(dtype=np.int64), len(_outcomes()))
     low, high = proportion_ci_array(k.ravel(), n, method, confidence)
-    out = pd.DataFrame({col: np.repeat(counts[col].to_numpy(), len(OUTCOMES)) for col in by})
-    out["outcome"] = np.tile(np.array(OUTCOMES, dtype=object), n_groups)
+    out = pd.DataFrame({col: np.repeat(counts[col].to_numpy(), len(_outcomes())) for col in by})
+    out["outcome"] = np.tile(np.array(_outcomes(), dtype=object), n_groups)
     out["k"] = k.ravel()
     out["n"] = n
     out["rate"] = k.ravel() / n
@@ -174,14 +175,16 @@ def grouped_rates(
     out["ci_high"] = high
     out["method"] = method
     out["confidence"] = confidence
-    out["n_incomplete"] = np.repeat(counts["n_incomplete"].to_numpy(dtype=np.int64), len(OUTCOMES))
+    out["n_incomplete"] = np.repeat(
+        counts["n_incomplete"].to_numpy(dtype=np.int64), len(_outcomes())
+    )
     out.attrs["unattributed"] = unattributed
     return out
 
 
 def distribution_with_goodman(counts_row: pd.Series, confidence: float) -> pd.DataFrame:
     """Per-outcome rate with Wilson and Goodman simultaneous intervals for one group."""
-    k = counts_row[list(OUTCOMES)].to_numpy(dtype=np.int64)
+    k = counts_row[list(_outcomes())].to_numpy(dtype=np.int64)
     n = int(counts_row["n"])
     if n == 0:
         raise InputError("group", "n", "is 0: no distribution to estimate")
@@ -189,7 +192,7 @@ def distribution_with_goodman(counts_row: pd.Series, confidence: float) -> pd.Da
     gl, gh = multinomial_ci(k, confidence)
     return pd.DataFrame(
         {
-            "outcome": OUTCOMES,
+            "outcome": _outcomes(),
             "k": k,
             "rate": k / n,
             "wilson_low": wl,
@@ -220,7 +223,7 @@ def compare_groups(
             )
         counts = counts[label.isin(groups)].reset_index(drop=True)
     if outcome is not None:
-        if outcome not in OUTCOMES:
+        if outcome not in _outcomes():
             raise InputError("--outcome", None, f"unknown outcome {outcome!r}")
         other = f"not {outcome}"
         table = pd.DataFrame(
@@ -233,8 +236,8 @@ def compare_groups(
         )
         cols = [outcome, other]
     else:
-        table = counts[["group", *OUTCOMES, "n"]]
-        cols = list(OUTCOMES)
+        table = counts[["group", *_outcomes(), "n"]]
+        cols = list(_outcomes())
     if (table["n"] == 0).any():
         g = table.loc[table["n"] == 0, "group"].iloc[0]
         raise InputError(f"group {g}", "n", "is 0: all runs incomplete, cannot compare")

@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from analysis import plugins
 from analysis.errors import InputError
 from analysis.golden import GoldenSet
 from analysis.outcomes import Thresholds, classify_rows
@@ -63,13 +64,17 @@ def _init_worker(golden: GoldenSet, options: IngestOptions, thresholds: Threshol
     _WORKER = (golden, options, thresholds)
 
 
-def _init_pool_worker(golden: GoldenSet, options: IngestOptions, thresholds: Thresholds) -> None:
+def _init_pool_worker(
+    golden: GoldenSet, options: IngestOptions, thresholds: Thresholds, plugin_names: list[str]
+) -> None:
     """A worker process: Ctrl-C reaches the whole process group, but only the main process
     reports it (one line) and stops the pool; the workers ignore it. A worker starts with
     SIGINT blocked (`_sigint_held`): ignored first, then unblocked, a Ctrl-C that came meanwhile
-    is dropped here."""
+    is dropped here. It loads the plugins the main process loaded (their rules classify here;
+    spawned, it inherits none)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    plugins.load(plugin_names)
     _init_worker(golden, options, thresholds)
 
 
@@ -172,7 +177,7 @@ def ingest(
         min(jobs, len(chunks)),
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_pool_worker,
-        initargs=(golden, options, thresholds),
+        initargs=(golden, options, thresholds, plugins.loaded()),
     )
     try:
         with _sigint_held():  # the workers start here, SIGINT blocked until they ignore it

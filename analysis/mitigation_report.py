@@ -20,7 +20,7 @@ from analysis.mitigation import (
     mitigation_table,
     observations,
 )
-from analysis.outcomes import OUTCOMES
+from analysis.outcomes import outcomes as _outcomes
 from analysis.stats import normal_quantile
 from analysis.table import read_results
 from analysis.tables import _md_table, pct, write_csv, write_markdown
@@ -177,7 +177,7 @@ def fig_outcomes_by_mitigation(df: pd.DataFrame, presets: Sequence[str]) -> plt.
     x = np.arange(len(presets))
     bottom = np.zeros(len(presets))
     totals = np.array([(complete["mitigation"] == p).sum() for p in presets], dtype=float)
-    for outcome in OUTCOMES:
+    for outcome in _outcomes():
         counts = np.array(
             [
                 ((complete["mitigation"] == p) & (complete["outcome"] == outcome)).sum()

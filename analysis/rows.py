@@ -9,7 +9,9 @@ import math
 from typing import Any
 
 from analysis.columns import RESULT_NAMES
+from analysis.errors import InputError, one_line
 from analysis.golden import Band, GoldenRef
+from analysis.rules import registry
 from analysis.trace import Summary, Trace
 
 
@@ -81,6 +83,21 @@ def _detection_columns(trace: Trace, inj_global_step: int | None) -> dict[str, A
         out["first_detection_global_step"] = e * spe + s
         if inj_global_step is not None:
             out["detection_latency_steps"] = e * spe + s - inj_global_step
+    return out
+
+
+def _plugin_features(trace: Trace, ref: GoldenRef | None) -> dict[str, Any]:
+    """The columns of the plugins' features (analysis.rules), one call of each per run; a
+    feature that fails stops the collection in one line naming the trace and the feature."""
+    out: dict[str, Any] = {}
+    for feature in registry.computed_features():
+        assert feature.compute is not None
+        try:
+            out[feature.name] = feature.compute(trace, ref)
+        except Exception as error:  # user code: one line
+            raise InputError(trace.path, feature.name, f"the feature's compute failed: "
+                                                       f"{type(error).__name__}: "
+                                                       f"{one_line(str(error))}") from None
     return out
 
 
@@ -181,4 +198,5 @@ def summary_row(trace: Trace, reference: tuple[GoldenRef, Band] | None) -> dict[
             band_spread_train=band.spread_train,
             band_spread_test=band.spread_test,
         )
+    row.update(_plugin_features(trace, reference[0] if reference is not None else None))
     return row

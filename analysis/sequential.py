@@ -98,11 +98,11 @@ def estimate(df: Any, by: Sequence[str], half_width: float, plan: Schedule) -> A
     import pandas as pd
 
     from analysis.groups import outcome_counts
-    from analysis.outcomes import OUTCOMES
+    from analysis.outcomes import outcomes as _outcomes
     from analysis.stats import proportion_ci_array
 
     counts = outcome_counts(df, list(by))
-    k = counts[list(OUTCOMES)].to_numpy(dtype=np.int64)
+    k = counts[list(_outcomes())].to_numpy(dtype=np.int64)
     n = counts["n"].to_numpy(dtype=np.int64)
     rows = []
     for i in range(len(counts)):
@@ -115,10 +115,10 @@ def estimate(df: Any, by: Sequence[str], half_width: float, plan: Schedule) -> A
             halves = (high - low) / 2.0
             widest = int(np.argmax(halves))
             row.update(
-                half_width=float(halves[widest]), widest=OUTCOMES[widest],
+                half_width=float(halves[widest]), widest=_outcomes()[widest],
                 reached=bool(halves[widest] <= half_width),
                 intervals={o: [int(k[i][j]), float(low[j]), float(high[j])]
-                           for j, o in enumerate(OUTCOMES)},
+                           for j, o in enumerate(_outcomes())},
             )
         rows.append(row)
     return pd.DataFrame(rows)

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from analysis.columns import CURVE_COLUMNS, RESULT_COLUMNS
 from analysis.errors import InputError
 from analysis.outcomes import Thresholds, classify_rows
+from analysis.rules import registry
 from analysis.trace import Curves
 
 _TYPES: dict[str, pa.DataType] = {
@@ -42,13 +43,21 @@ CURVE_SCHEMA = pa.schema(
 METADATA_KEY = b"fi_analysis"
 
 
+def current_schema() -> pa.Schema:
+    """The results schema with the plugins' feature columns (analysis.rules) after the
+    built-in ones: RESULT_SCHEMA itself when no plugin adds any."""
+    extra = [pa.field(f.name, _TYPES[f.dtype]) for f in registry.computed_features()]
+    return pa.schema([*RESULT_SCHEMA, *extra]) if extra else RESULT_SCHEMA
+
+
 def rows_to_table(rows: list[dict[str, Any]], thresholds: Thresholds | None = None) -> pa.Table:
     """Build an Arrow table from summary rows; classify them unless they carry an outcome."""
     if rows and any(row["outcome"] is None for row in rows):
         labels = classify_rows(rows, thresholds)
         rows = [{**row, "outcome": str(label)} for row, label in zip(rows, labels, strict=True)]
-    arrays = [pa.array([row[f.name] for row in rows], type=f.type) for f in RESULT_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA)
+    schema = current_schema()
+    arrays = [pa.array([row[f.name] for row in rows], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 class BufferedWriter:
@@ -88,7 +97,7 @@ class BufferedWriter:
 
 def results_schema(metadata: dict[str, Any]) -> pa.Schema:
     """The results schema with provenance (thresholds, golden runs) in its metadata."""
-    return RESULT_SCHEMA.with_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
+    return current_schema().with_metadata({METADATA_KEY: json.dumps(metadata, sort_keys=True)})
 
 
 def _dict_array(values: list[str], index: np.ndarray) -> pa.DictionaryArray:
@@ -162,11 +171,12 @@ def read_results(path: str, columns: list[str] | None = None) -> Any:  # pd.Data
         schema = pq.read_schema(path)
     except (OSError, pa.ArrowException) as exc:
         raise InputError(path, None, f"cannot read the results table: {exc}") from exc
-    wanted = list(columns) if columns is not None else list(RESULT_SCHEMA.names)
+    known = current_schema()
+    wanted = list(columns) if columns is not None else list(known.names)
     for name in wanted:
         if name not in schema.names:
             raise InputError(path, name, "no such column in the results table")
-        expected = RESULT_SCHEMA.field(name).type if name in RESULT_SCHEMA.names else None
+        expected = known.field(name).type if name in known.names else None
         found = schema.field(name).type
         if expected is not None and found != expected:
             raise InputError(

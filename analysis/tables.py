@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis.atomic import atomic_path, write_text_atomic
 from analysis.groups import distribution_with_goodman, outcome_counts
-from analysis.outcomes import OUTCOMES
+from analysis.outcomes import outcomes as _outcomes
 
 
 def write_csv(df: pd.DataFrame, path: str) -> None:
@@ -40,7 +40,7 @@ def rates_markdown(rates: pd.DataFrame, by: Sequence[str]) -> str:
     method = METHOD_NAMES.get(str(rates["method"].iloc[0]), str(rates["method"].iloc[0]))
     confidence = float(rates["confidence"].iloc[0])
     by = list(by)
-    header = [*by, "n", *OUTCOMES, "incomplete"]
+    header = [*by, "n", *_outcomes(), "incomplete"]
     rows = []
     group_cols = by or None
     groups = rates.groupby(group_cols, sort=False, dropna=False) if group_cols else [((), rates)]
@@ -51,7 +51,7 @@ def rates_markdown(rates: pd.DataFrame, by: Sequence[str]) -> str:
         }
         first = g.iloc[0]
         rows.append(
-            [*key, int(first["n"]), *(cells[o] for o in OUTCOMES), int(first["n_incomplete"])]
+            [*key, int(first["n"]), *(cells[o] for o in _outcomes()), int(first["n_incomplete"])]
         )
     text = [
         f"Outcome rates in % with {method} {confidence:.0%} confidence intervals; n = complete "

@@ -12,16 +12,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
-from fi_pipeline import rounds
+from fi_pipeline import rounds, schema
 from fi_pipeline.jobs import Job
 from fi_pipeline.plan import Plan
-
-_THRESHOLDS = {
-    "short_term_steps": "--short-term-steps",
-    "tol_min": "--tol-min",
-    "chance_margin": "--chance-margin",
-    "immediate_backward_steps": "--immediate-backward-steps",
-}
 
 
 def _value(value: Any) -> str:
@@ -122,13 +115,23 @@ def observe(plan: Plan, workload: str, seed: int, preset: str, out: str) -> list
 def mitigation(plan: Plan, table: str, observed: Iterable[str], csv: str, markdown: str,
                figure: str) -> list[str]:
     return ["--table", table, "--observe", *observed, "--out", csv, "--markdown", markdown,
-            "--figure", figure, "--confidence", _value(plan.config["analysis"]["confidence"])]
+            "--figure", figure, "--confidence", _value(plan.config["analysis"]["confidence"]),
+            *analysis_plugin_args(plan)]
+
+
+def analysis_plugin_args(plan: Plan) -> list[str]:
+    """`--plugin MODULE` per `analysis.plugins` entry, last on every fi-analysis command."""
+    return _pairs("--plugin", plan.config["analysis"].get("plugins") or [])
 
 
 def thresholds(plan: Plan) -> list[str]:
+    """`--<key with dashes> VALUE` per threshold set (the analysis names its options so):
+    the built-ins in the schema's order, then a plugin's in the configuration's."""
     values = plan.config["analysis"]["thresholds"]
-    return [arg for key, option in _THRESHOLDS.items() if values[key] is not None
-            for arg in (option, _value(values[key]))]
+    keys = [*schema.builtin_thresholds(), *(k for k in values if k not in
+                                            schema.builtin_thresholds())]
+    return [arg for key in keys if values.get(key) is not None
+            for arg in ("--" + key.replace("_", "-"), _value(values[key]))]
 
 
 def collect(plan: Plan, traces: Iterable[str], goldens: Iterable[str], table: str,
@@ -136,27 +139,30 @@ def collect(plan: Plan, traces: Iterable[str], goldens: Iterable[str], table: st
     args = [*traces, "--golden", *goldens, "--out", table]
     if curves:
         args += ["--curves", curves]
-    return [*args, "--jobs", str(jobs), *thresholds(plan)]
+    return [*args, "--jobs", str(jobs), *thresholds(plan), *analysis_plugin_args(plan)]
 
 
 def rates(plan: Plan, name: str, table: str, csv: str, markdown: str) -> list[str]:
     analysis = plan.config["analysis"]
     return ["--table", table, "--by", ",".join(analysis["rates"][name]), "--out", csv,
             "--markdown", markdown, "--method", analysis["method"],
-            "--confidence", _value(analysis["confidence"])]
+            "--confidence", _value(analysis["confidence"]), *analysis_plugin_args(plan)]
 
 
 def summary(plan: Plan, table: str, out: str) -> list[str]:
     analysis = plan.config["analysis"]
     return ["--table", table, "--by", ",".join(analysis["summary_by"]),
-            "--confidence", _value(analysis["confidence"]), "--out", out]
+            "--confidence", _value(analysis["confidence"]), "--out", out,
+            *analysis_plugin_args(plan)]
 
 
 def figures(plan: Plan, table: str, curves: str, goldens: Iterable[str], out: str,
             artifact_traces: str | None) -> list[str]:
     args = ["--table", table, "--curves", curves, "--golden", *goldens, "--out-dir", out,
             "--confidence", _value(plan.config["analysis"]["confidence"])]
-    return [*args, "--artifact-traces", artifact_traces] if artifact_traces else args
+    if artifact_traces:
+        args += ["--artifact-traces", artifact_traces]
+    return [*args, *analysis_plugin_args(plan)]
 
 
 def sequential(plan: Plan, campaign: str, table: str, out: str, csv: str | None = None,
@@ -170,4 +176,4 @@ def sequential(plan: Plan, campaign: str, table: str, out: str, csv: str | None 
         args += ["--csv", csv]
     if markdown:
         args += ["--markdown", markdown]
-    return args
+    return [*args, *analysis_plugin_args(plan)]

@@ -84,6 +84,13 @@ def _schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA.read_text())
 
 
+def builtin_thresholds() -> list[str]:
+    """The analysis's built-in threshold keys, in its options' order (as the schema lists
+    them; tests/analysis/test_rule_table.py keeps them equal to analysis.rules)."""
+    analysis = _schema()["properties"]["analysis"]["properties"]
+    return list(analysis["thresholds"]["properties"])
+
+
 _TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a text",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
                "null": "null"}

@@ -1,0 +1,11 @@
+"""The built-in outcome labels (the names in every report, docs/analysis.md "Outcomes")."""
+
+MASKED = "Masked"
+IMMEDIATE = "Immediate INFs/NaNs"
+SHORT_TERM = "Short-term INFs/NaNs"
+LATE = "Late INFs/NaNs"
+SHARP_DEGRADE = "SharpDegrade"
+SLOW_DEGRADE = "SlowDegrade"
+LOW_TEST = "LowTestAccuracy"
+INCOMPLETE = "Incomplete"
+"""Not a rule: a run whose trace is truncated or malformed, counted apart in every report."""
