@@ -11,7 +11,8 @@ import csv
 import os
 
 from analysis.errors import InputError
-from analysis.trace import Trace, printable, stage_from_layer
+from analysis.trace import Trace, printable
+from fi_formats.names import stage_from_layer
 
 
 def read_injection_csv(path: str) -> dict[str, list[str]]:

@@ -20,8 +20,8 @@ from analysis.trace import (
     Trace,
     check_consistency,
     read_trace_bytes,
-    stage_from_layer,
 )
+from fi_formats.names import stage_from_layer
 
 NAN_STOP = "Encounter NaN! Terminate training!"
 MAX_GARBAGE = 100  # unrecognised lines before giving up on a file (binary, not a trace)

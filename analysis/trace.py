@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analysis.inputs import Unreadable, read_regular
+from fi_formats.names import BACKWARD_STAGE, BACKWARD_SUFFIXES
 
-BACKWARD_SUFFIXES = ("_grad_in", "_grad_wt")
-FORWARD_STAGE = "fwrd_inject"
-BACKWARD_STAGE = "bkwd_inject"
 TRAIN_LOSS = "train_loss"
 TEST_LOSS = "test_loss"
 NO_MITIGATION = "none"
@@ -35,13 +33,6 @@ def printable(text: str, limit: int = 300) -> str:
     """One printable line: control characters escaped, long text cut (for messages)."""
     text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def stage_from_layer(layer: str | None) -> str | None:
-    """The artifact's layer names imply the stage: `_grad_in`/`_grad_wt` are backward."""
-    if layer is None:
-        return None
-    return BACKWARD_STAGE if layer.endswith(BACKWARD_SUFFIXES) else FORWARD_STAGE
 
 
 @dataclass

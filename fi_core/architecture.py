@@ -29,9 +29,7 @@ from functools import cache
 from fi_core.builder import Builder, Init
 from fi_core.passes import FORWARD, GRAD_IN, GRAD_WT
 from fi_core.workloads import NUM_CLASSES, WorkloadConfig
-
-OPERANDS = ("input", "weight", "output")
-STAGES = {"fwrd_inject": FORWARD, "bkwd_inject": "bkwd"}
+from fi_formats.names import OPERANDS, STAGES, split_layer_name  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -89,14 +87,6 @@ class Site:
                           (self.cin, k, k, self.cout)),
             }
         return shapes[pass_][OPERANDS.index(operand)]
-
-
-def split_layer_name(layer: str) -> tuple[str, str]:
-    """`L_grad_in` -> (L, grad_in); `L_grad_wt` -> (L, grad_wt); `L` -> (L, fwrd)."""
-    for suffix in (GRAD_IN, GRAD_WT):
-        if layer.endswith("_" + suffix):
-            return layer[: -len(suffix) - 1], suffix
-    return layer, FORWARD
 
 
 @dataclass(frozen=True)

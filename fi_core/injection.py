@@ -29,6 +29,7 @@ from fi_core.errors import BadInput
 from fi_core.faults import rules
 from fi_core.faults.patterns import Selection
 from fi_core.files import write_atomic
+from fi_formats import numbers
 
 REQUIRED = ("model", "stage", "fmodel", "target_worker", "target_layer", "target_epoch",
             "target_step", "learning_rate", "seed")
@@ -45,8 +46,7 @@ MAX_FIELD_CHARS = 256
 MAX_OPERAND_ELEMENTS = 2**62
 """Flat indices are int64 in the graph."""
 
-INTEGER = re.compile(r"[+-]?[0-9]+")
-DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+INTEGER, DECIMAL = numbers.INTEGER, numbers.DECIMAL  # a field is at most MAX_FIELD_CHARS long
 WORD = re.compile(r"[A-Za-z0-9_.-]+")
 BOOLEAN = ("true", "false", "1", "0")
 SPACE = " \t"
