@@ -9,13 +9,13 @@ curves, where the injection hit) are here too, in ``check_consistency``.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from analysis.inputs import Unreadable, read_regular
 from fi_formats.names import BACKWARD_STAGE, BACKWARD_SUFFIXES
+from fi_formats.oneline import printable
 
 TRAIN_LOSS = "train_loss"
 TEST_LOSS = "test_loss"
@@ -25,15 +25,6 @@ NO_MITIGATION = "none"
 MAX_TRACE_BYTES = 64 * 1024 * 1024
 # Problems kept per trace; the others are only counted (a binary file has one per "line").
 MAX_PROBLEMS = 5
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str, limit: int = 300) -> str:
-    """One printable line: control characters escaped, long text cut (for messages)."""
-    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
 
 @dataclass
 class Summary:

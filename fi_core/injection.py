@@ -30,6 +30,7 @@ from fi_core.faults import rules
 from fi_core.faults.patterns import Selection
 from fi_core.files import write_atomic
 from fi_formats import numbers
+from fi_formats.oneline import shown
 
 REQUIRED = ("model", "stage", "fmodel", "target_worker", "target_layer", "target_epoch",
             "target_step", "learning_rate", "seed")
@@ -98,13 +99,6 @@ class Injection:
 
 
 # ---------------------------------------------------------------- text
-def shown(text: str, limit: int = 80) -> str:
-    """`text` for a one-line message: as is when printable, else escaped; cut at `limit`."""
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    return text if text.isprintable() else text.encode("unicode_escape", "replace").decode()
-
-
 def _read_bytes(path: Path, source: str) -> bytes:
     try:
         regular, exists = path.is_file(), path.exists()

@@ -18,6 +18,7 @@ from importlib import resources
 from operator import itemgetter
 from typing import Any
 
+from fi_formats.oneline import printable
 from fi_formats.schema import SchemaError, compile_schema, inline_refs
 
 __all__ = [
@@ -169,13 +170,8 @@ def _field(name: str) -> str:
     return _printable(field) or "record"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 def _printable(text: str, limit: int = _MAX_REASON) -> str:
-    """One printable line: control characters escaped, long text cut."""
-    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return printable(text, limit)
 
 
 def _reason(exc: Any) -> tuple[str, str]:
