@@ -1,12 +1,15 @@
 """The file formats shared by the engine and the analysis, each declared once.
 
-Today one: the JSON trace record ``fi-trace/1``, declared as a JSON Schema in
-``trace.schema.json`` next to this file. The writer's tests (fi_core), the reader (analysis)
-and the synthetic trace writer of the tests all check records against it, so the format is
-spelled out in one place only.
+The JSON trace record ``fi-trace/1``, declared as a JSON Schema in ``trace.schema.json`` next
+to this file (the writer's tests, the reader and the synthetic trace writer of the tests all
+check records against it), and its encoding of non-finite floats, here. Beside it:
+``trace_text`` (the text trace's lines, written and parsed), ``injection_csv`` (the injection
+CSV's rows, read and written), ``names`` (passes, stages, operands, layer names, prefixes),
+``numbers`` (the strict grammar of numbers as text), and the plumbing both commands share:
+``oneline`` (any text as one printable line), ``signals`` (deferred signals, interrupts of a
+command) and ``atomic`` (atomic writes).
 
-Needs only the standard library (its own validator: ``fi_formats.schema``).
-"""
+Needs only the standard library (its own validator: ``fi_formats.schema``)."""
 
 from __future__ import annotations
 

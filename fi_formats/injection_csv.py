@@ -103,7 +103,9 @@ def read_rows(path: str | Path, source: str | None = None) -> Rows:
 
 
 def render(rows: Rows) -> str:
-    """CSV text in the artifact's two-column layout (key, then its values)."""
+    """CSV text in the artifact's two-column layout (key, then its values). What `read_rows`
+    gives back is `rows` for every field without a carriage return (the csv module quotes
+    one only when it ends lines with it; no field the engine writes has one)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for key, values in rows.items():

@@ -22,6 +22,9 @@ MAX_EPOCHS = 1_000_000
 MAX_STEPS = 1_000_000_000
 MAX_REPLICAS = 1_000_000
 MAX_RANK = 8
+MAX_RANGE_COUNT = 10**10 - 1
+"""The most elements a `Range is` line is read with (its count has at most 10 digits): far
+more than an operand of one training step holds (40 GB of fp32)."""
 DETECTION_ACTIONS = ("none", "skip_update", "rollback", "unrecovered")
 MODES = ("active", "observe")
 
