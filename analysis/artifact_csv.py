@@ -7,36 +7,22 @@ after checking that the CSV describes the same injection as the trace.
 
 from __future__ import annotations
 
-import csv
 import os
 
 from analysis.errors import InputError
-from analysis.trace import Trace, printable, stage_from_layer
+from analysis.trace import Trace, printable
+from fi_formats import injection_csv
+from fi_formats.names import stage_from_layer
 
 
 def read_injection_csv(path: str) -> dict[str, list[str]]:
-    """Read a two-column-or-more key,value[,value...] CSV into key -> values.
-
-    UTF-8 only (a byte-order mark is tolerated); anything else is refused in one line.
-    """
-    out: dict[str, list[str]] = {}
+    """The key -> values rows of an injection CSV, read as the engine reads it
+    (`fi_formats.injection_csv`: strict, a key once); a CSV it refuses is refused here too, in
+    the same words."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            for lineno, row in enumerate(csv.reader(fh), 1):
-                if not row or not row[0].strip():
-                    continue
-                if len(row) < 2:
-                    raise InputError(
-                        f"{path}:{lineno}", printable(row[0], 100), "key without a value"
-                    )
-                out[row[0].strip()] = [v.strip() for v in row[1:]]
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except csv.Error as exc:
-        raise InputError(path, None, f"not a readable CSV ({printable(str(exc), 100)})") from exc
-    return out
+        return injection_csv.read_rows(path, source=path)
+    except injection_csv.CsvError as exc:
+        raise InputError(exc.source, exc.key, exc.reason) from None
 
 
 def csv_path_for(trace_path: str, csv_dir: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from analysis.atomic import write_text_atomic
+from fi_formats.atomic import write_text_atomic
 
 CAPTIONS: dict[str, str] = {
     "outcomes_by_workload_stage": (

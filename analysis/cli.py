@@ -11,15 +11,15 @@ imported per command.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from analysis import __version__
 from analysis.errors import InputError, escaped, one_line
 from analysis.outputs import check_distinct, check_output_dir, check_output_file
+from fi_formats import signals
+from fi_formats.signals import Interrupted
 
 MAX_ARGS_FILE_DEPTH = 10
 """@FILE inside an @FILE: at most this deep (a list naming itself must not recurse forever)."""
@@ -54,37 +54,6 @@ class _Parser(argparse.ArgumentParser):
             lines = [a for line in text.splitlines() for a in self.convert_arg_line_to_args(line)]
             expanded.extend(self._read_args_from_files(lines, depth + 1))
         return expanded
-
-
-class Interrupted(BaseException):
-    """SIGTERM (or SIGINT) while a command runs; a BaseException so nothing swallows it."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(signum)
-
-
-@contextlib.contextmanager
-def _signals() -> Iterator[None]:
-    """SIGTERM and SIGINT raise Interrupted (so temporary outputs are removed on the way out)
-    for the duration of a command; handlers are restored after (main() may be called
-    in-process). SIGINT is set too, not left to Python: a process started with SIGINT ignored
-    (a background job of a shell without job control) would otherwise not stop on it, as
-    fi-core does."""
-    try:
-        old = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGTERM, signal.SIGINT)}
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
 
 
 def _columns(text: str) -> list[str]:
@@ -345,11 +314,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_sequential(args: argparse.Namespace) -> int:
     import json
 
-    from analysis.atomic import write_text_atomic
     from analysis.groups import needed_columns
     from analysis.sequential import estimate, long_table, markdown, record, schedule
     from analysis.table import read_results
     from analysis.tables import write_csv, write_markdown
+    from fi_formats.atomic import write_text_atomic
 
     outputs = {"--out": args.out, "--csv": args.csv, "--markdown": args.markdown}
     for option, path in outputs.items():
@@ -597,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+SIGNAL_STATUS = signals.SIGNAL_STATUS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -614,20 +583,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     prog = f"fi-analysis {args.command}"
     try:
-        with _signals():
+        with signals.interrupts_raised():
             return int(args.func(args))
     except InputError as exc:
         print(str(exc), file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Interrupted) as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
-        name = signal.Signals(signum).name
-        print(f"{prog}: interrupted ({name}): no output written", file=sys.stderr)
-        return SIGNAL_STATUS.get(signum, 128 + signum)
+        signum = signals.signal_of(exc)
+        print(signals.interrupted_line(prog, signum, "no output written"), file=sys.stderr)
+        return signals.exit_status(signum)
     except BrokenPipeError:  # e.g. `fi-analysis classify ... | head`
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return signals.stdout_closed()
     except Exception as exc:
         if os.environ.get("FI_ANALYSIS_DEBUG"):
             raise

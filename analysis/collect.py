@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from analysis.atomic import atomic_path
 from analysis.errors import InputError
 from analysis.golden import GoldenSet, load_golden_set
 from analysis.ingest import Chunk, IngestOptions, ingest
@@ -26,6 +25,7 @@ from analysis.table import CURVE_SCHEMA, BufferedWriter, curves_table, results_s
 from analysis.trace import Trace
 from analysis.tracefiles import discover_traces, golden_files, load_trace
 from analysis.version import __version__
+from fi_formats.atomic import atomic_path
 
 
 def load_goldens(inputs: list[str], options: IngestOptions) -> tuple[list[Trace], GoldenSet]:

@@ -6,23 +6,14 @@ can catch it as a ``ValueError``.
 
 from __future__ import annotations
 
-import re
+from fi_formats.oneline import MAX_LINE, cut_end
+from fi_formats.oneline import escape_controls as escaped
+from fi_formats.oneline import joined as one_line
 
-_BREAKS = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-MAX_LINE = 1000
-
-
-def escaped(text: str) -> str:
-    """Control characters (line breaks too) as escapes: for names, which must stay exact."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text.replace("\u2028", "\\u2028"))
-
-
-def one_line(text: str) -> str:
-    """A message as one printable line: line breaks become "; ", other control characters are
-    escaped, and a very long message is cut (an Arrow schema must not turn into pages)."""
-    text = escaped(_BREAKS.sub("; ", text.strip()))
-    return text if len(text) <= MAX_LINE else text[: MAX_LINE - 3] + "..."
+__all__ = ["MAX_LINE", "InputError", "escaped", "one_line"]
+"""`escaped`: control characters (line breaks too) as escapes, for names, which must stay
+exact; `one_line`: a message whose line breaks become "; " (an Arrow schema must not turn into
+pages). Both from `fi_formats.oneline`."""
 
 
 class InputError(ValueError):
@@ -38,4 +29,4 @@ class InputError(ValueError):
     def __str__(self) -> str:
         head = escaped(str(self.where)) + (f": {escaped(str(self.field))}" if self.field else "")
         line = f"{head}: {one_line(str(self.reason))}"
-        return line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..."
+        return cut_end(line, MAX_LINE)

@@ -21,7 +21,6 @@ if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from analysis.atomic import atomic_path
 from analysis.outcomes import (
     IMMEDIATE,
     INCOMPLETE,
@@ -32,6 +31,7 @@ from analysis.outcomes import (
     SHORT_TERM,
     SLOW_DEGRADE,
 )
+from fi_formats.atomic import atomic_path
 
 # One colour per outcome in every figure: the Okabe-Ito palette (Okabe and Ito, "Color
 # Universal Design", 2008), designed to stay distinguishable with every common form of colour

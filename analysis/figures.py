@@ -14,7 +14,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 from matplotlib.patches import Patch
 
-from analysis.atomic import write_text_atomic
 from analysis.captions import CAPTIONS
 from analysis.errors import InputError
 from analysis.figstyle import (
@@ -37,6 +36,7 @@ from analysis.stats import normal_quantile, proportion_ci_array
 from analysis.table import read_results
 from analysis.trace import Trace
 from analysis.tracefiles import golden_files, load_trace
+from fi_formats.atomic import write_text_atomic
 
 TABLE_COLUMNS = [
     "trace",

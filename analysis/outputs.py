@@ -2,7 +2,7 @@
 
 Every command checks its outputs first (right kind, a writable place, not one of its inputs),
 so a bad path costs one line and no computation; files are then written under a temporary name
-and renamed (``analysis.atomic``), and a directory of outputs is built beside its final place
+and renamed (``fi_formats.atomic``), and a directory of outputs is built beside its final place
 and renamed into it, so an interrupted command leaves nothing half-written.
 """
 
@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from analysis.atomic import signals_deferred
 from analysis.errors import InputError
+from fi_formats.signals import signals_deferred
 
 
 def _writable_place(path: Path, option: str) -> None:

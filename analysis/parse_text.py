@@ -1,16 +1,17 @@
 """Parser for the text trace format (the paper artifact's log, also written by fi_core).
 
-Every line is either understood or reported with its file and line number; a trace that does
-not end with the NaN stop line or the end of its last epoch is reported as truncated. Numbers
-are ASCII only (no ``1_9``, no other scripts' digits); a file that is not UTF-8 text, or holds
-NUL bytes, is refused whole; after ``MAX_GARBAGE`` lines not in the format the rest is not read.
+What one line says is read by `fi_formats.trace_text.parse_line` (the grammar the engine
+writes with); what the lines mean together is read here. Every line is either understood or
+reported with its file and line number; a trace that does not end with the NaN stop line or
+the end of its last epoch is reported as truncated. Numbers are ASCII only (no ``1_9``, no
+other scripts' digits); a file that is not UTF-8 text, or holds NUL bytes, is refused whole;
+after ``MAX_GARBAGE`` lines not in the format the rest is not read.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import re
 
 from analysis.trace import (
     Curves,
@@ -20,91 +21,12 @@ from analysis.trace import (
     Trace,
     check_consistency,
     read_trace_bytes,
-    stage_from_layer,
 )
+from fi_formats import trace_text
+from fi_formats.names import stage_from_layer
 
-NAN_STOP = "Encounter NaN! Terminate training!"
 MAX_GARBAGE = 100  # unrecognised lines before giving up on a file (binary, not a trace)
-MAX_EPOCHS = 1_000_000
-MAX_STEPS = 1_000_000_000
-MAX_REPLICAS = 1_000_000
-
-_INT = r"[0-9]{1,10}"
-_NUM = (
-    r"[-+]?(?:[0-9]{1,350}(?:\.[0-9]{0,350})?(?:[eE][-+]?[0-9]{1,4})?"
-    r"|[nN][aA][nN]|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
-)
-_INT_RE = re.compile(_INT, re.ASCII)
-_NUM_RE = re.compile(_NUM, re.ASCII)
-_STEP = re.compile(
-    rf"Epoch: ({_INT})/({_INT}), step: ({_INT})/({_INT}), loss: ({_NUM}), accuracy: ({_NUM})\Z",
-    re.ASCII,
-)
-_EPOCH = re.compile(
-    rf"End of epoch: ({_INT})/({_INT}), train loss: ({_NUM}), train accuracy: ({_NUM}), "
-    rf"valid loss: ({_NUM}), valid accuracy: ({_NUM})\Z",
-    re.ASCII,
-)
-_POSITION = re.compile(
-    rf"Position is \(([0-9, ]*)\), Golden data is ({_NUM}), inject data is ({_NUM})\Z", re.ASCII
-)
-_RANGE = re.compile(
-    rf"Range is \(([0-9, ]*)\) to \(([0-9, ]*)\), ({_INT}) elements?, Golden data max abs is "
-    rf"({_NUM}), inject data max abs is ({_NUM})\Z",
-    re.ASCII,
-)
-
-_NAME = r"[A-Za-z][A-Za-z0-9_.-]{0,63}"
-_PRESET = re.compile(rf"Mitigation preset: ({_NAME}), mode (active|observe)\Z", re.ASCII)
-_DETECTION = re.compile(
-    rf"Mitigation: epoch ({_INT}), (?:step ({_INT})|evaluation), detector ({_NAME}), "
-    rf"value ({_NUM}), threshold ({_NUM}), action (none|skip_update|rollback|unrecovered)"
-    rf"(?:, resume at epoch ({_INT}) step ({_INT}))?\Z",
-    re.ASCII,
-)
-
-
-class _Garbage(ValueError):
-    """A line that does not follow the format."""
-
-
-def _int(text: str, what: str, top: int = 2**31 - 1) -> int:
-    """ASCII digits only, at most ``top``."""
-    if _INT_RE.fullmatch(text) is None:
-        raise _Garbage(f"{what}: not a whole number")
-    value = int(text)
-    if value > top:
-        raise _Garbage(f"{what}: {value} is larger than {top}")
-    return value
-
-
-def _float(text: str) -> float:
-    return float(text)  # only called on text matched by _NUM
-
-
-def _int_tuple(text: str) -> list[int]:
-    parts = [p.strip() for p in text.split(",")]
-    if parts and parts[-1] == "":  # "(5,)"
-        parts.pop()
-    if len(parts) > 8:
-        raise _Garbage(f"more than 8 dimensions: ({text[:100]})")
-    return [_int(p, "index") for p in parts]
-
-
-def _totals(e: str, total_e: str, s: str | None, total_s: str | None) -> tuple[int, ...]:
-    """Epoch (and step) with their totals, each within its total and the sanity bounds."""
-    out = [int(e), int(total_e)]
-    if not 1 <= out[1] <= MAX_EPOCHS:
-        raise _Garbage(f"{out[1]} epochs: not in 1..{MAX_EPOCHS}")
-    if out[0] >= out[1]:
-        raise _Garbage(f"epoch {out[0]} of 0..{out[1] - 1}")
-    if s is not None and total_s is not None:
-        out += [int(s), int(total_s)]
-        if not 1 <= out[3] <= MAX_STEPS:
-            raise _Garbage(f"{out[3]} steps per epoch: not in 1..{MAX_STEPS}")
-        if out[2] >= out[3]:
-            raise _Garbage(f"step {out[2]} of 0..{out[3] - 1}")
-    return tuple(out)
+_Garbage = trace_text.LineError  # a line that does not follow the format
 
 
 class _State:
@@ -139,8 +61,9 @@ class _State:
         self.in_event = False  # the previous line was a Mitigation line
 
 
-def _step(m: re.Match[str], st: _State, trace: Trace, lineno: int) -> None:
-    e, total_e, s, total_s = _totals(m.group(1), m.group(2), m.group(3), m.group(4))
+def _step(values: tuple[int, int, int, int, float, float], st: _State, trace: Trace,
+          lineno: int) -> None:
+    e, total_e, s, total_s, loss, accuracy = values
     st.totals.add(("epochs", total_e))
     st.totals.add(("steps", total_s))
     if st.block_line is not None:
@@ -151,105 +74,80 @@ def _step(m: re.Match[str], st: _State, trace: Trace, lineno: int) -> None:
                 line=lineno,
             )
         st.block_line = None
-    st.steps.append((e, s, _float(m.group(5)), _float(m.group(6))))
+    st.steps.append((e, s, loss, accuracy))
     st.last_kind = "step"
     st.in_event = False
 
 
+def _block(st: _State, lineno: int) -> None:
+    """A line that opens (or continues) an injection block."""
+    st.block_line = st.block_line or lineno
+    st.block_seen = True
+    st.last_kind = "inject"
+
+
 def _handle(line: str, st: _State, trace: Trace, lineno: int) -> None:
     """Interpret one non-blank line; raise _Garbage when it is not part of the format."""
-    if line.startswith("Mitigation: "):
-        _detection(line, st)
+    detection = line.startswith("Mitigation: ")
+    if not detection:
+        st.in_event = False
+    kind, v = trace_text.parse_line(line)
+    if kind == "detection":
+        _detection(v, st)
         st.in_event = True
-        return
-    st.in_event = False
-    if line.startswith("Epoch: "):
-        m = _STEP.match(line)
-        if m is None:
-            raise _Garbage("malformed step line")
-        _step(m, st, trace, lineno)
-    elif line.startswith("End of epoch: "):
-        m = _EPOCH.match(line)
-        if m is None:
-            raise _Garbage("malformed end-of-epoch line")
-        e, total_e = _totals(m.group(1), m.group(2), None, None)
-        st.totals.add(("epochs", total_e))
-        st.epochs.append((e, *(_float(m.group(i)) for i in range(3, 7))))
+    elif kind == "step":
+        _step(v, st, trace, lineno)  # type: ignore[arg-type]
+    elif kind == "epoch":
+        st.totals.add(("epochs", v[1]))
+        st.epochs.append((v[0], *v[2:]))
         st.last_kind = "epoch"
-        st.last_epoch_end = (e, total_e)
-    elif line == NAN_STOP:
+        st.last_epoch_end = (v[0], v[1])
+    elif kind == "nan_stop":
         st.nan_stop = True
         st.last_kind = "nan_stop"
-    elif line.startswith("Position is "):
-        m = _POSITION.match(line)
-        if m is None:
-            raise _Garbage("malformed position line")
-        st.positions.append(_int_tuple(m.group(1)))
-        st.golden_values.append(_float(m.group(2)))
-        st.injected_values.append(_float(m.group(3)))
-        st.requested.append(m.group(3))
+    elif kind == "position":
+        st.positions.append(v[0])
+        st.golden_values.append(v[1])
+        st.injected_values.append(v[2])
+        st.requested.append(v[3])
         st.last_kind = "inject"
-    elif line.startswith("Range is "):
-        m = _RANGE.match(line)
-        if m is None:
-            raise _Garbage("malformed range line")
-        st.range = (
-            _int_tuple(m.group(1)),
-            _int_tuple(m.group(2)),
-            _int(m.group(3), "elements", 2**53 - 1),
-            _float(m.group(4)),
-            _float(m.group(5)),
-        )
+    elif kind == "range":
+        st.range = v  # type: ignore[assignment]
         st.last_kind = "inject"
-    elif line.startswith("Inject to epoch: "):
-        st.inj_epoch = _int(line[len("Inject to epoch: ") :], "epoch", MAX_EPOCHS)
+    elif kind == "inject_epoch":
+        st.inj_epoch = v[0]
         st.last_kind = "header"
-    elif line.startswith("Inject to step: "):
-        st.inj_step = _int(line[len("Inject to step: ") :], "step", MAX_STEPS)
+    elif kind == "inject_step":
+        st.inj_step = v[0]
         st.last_kind = "header"
-    elif line.startswith("Inject worker: "):
-        st.worker = _int(line[len("Inject worker: ") :], "worker", MAX_REPLICAS)
-        st.block_line = st.block_line or lineno
-        st.block_seen = True
+    elif kind == "worker":
+        st.worker = v[0]
+        _block(st, lineno)
+    elif kind == "layer":
+        st.layer = v[0]
+        _block(st, lineno)
+    elif kind == "shape":
+        st.shape = v[0]
         st.last_kind = "inject"
-    elif line.startswith("Inject layer: "):
-        st.layer = line[len("Inject layer: ") :].strip()
-        st.block_line = st.block_line or lineno
-        st.block_seen = True
-        st.last_kind = "inject"
-    elif line.startswith("Shape for target layer is (") and line.endswith(")"):
-        st.shape = _int_tuple(line[len("Shape for target layer is (") : -1])
-        st.last_kind = "inject"
-    elif line.startswith("Mitigation preset: "):
-        m = _PRESET.match(line)
-        if m is None:
-            raise _Garbage("malformed mitigation preset line")
-        st.preset = (m.group(1), m.group(2))
+    elif kind == "preset":
+        st.preset = (v[0], v[1])
         st.last_kind = "header"
-    elif line.startswith("Load weights from "):
-        st.load_path = line[len("Load weights from ") :].strip()
+    elif kind == "load":
+        st.load_path = v[0]
         st.last_kind = "header"
-    else:
-        raise _Garbage("unrecognised line")
 
 
-def _detection(line: str, st: _State) -> None:
+def _detection(v: tuple, st: _State) -> None:
     """A mitigation's detection; a rollback takes back the steps (and epoch ends) from the step
     training resumes at: the lines that follow re-execute them."""
-    m = _DETECTION.match(line)
-    if m is None:
-        raise _Garbage("malformed mitigation line")
-    epoch = _int(m.group(1), "epoch", MAX_EPOCHS)
-    step = None if m.group(2) is None else _int(m.group(2), "step", MAX_STEPS)
-    resume = None
-    if m.group(7) is not None:
-        resume = (_int(m.group(7), "epoch", MAX_EPOCHS), _int(m.group(8), "step", MAX_STEPS))
+    epoch, step, _detector, _value, _threshold, action, resume = v
+    if resume is not None:
         st.steps = [row for row in st.steps if (row[0], row[1]) < resume]
         st.epochs = [row for row in st.epochs if row[0] < resume[0]]
         st.last_kind = "rollback"  # steps must follow: a trace that ends here is cut short
     if not st.in_event:
         st.event += 1
-    st.detections.append((st.event, epoch, step, m.group(6), resume))
+    st.detections.append((st.event, epoch, step, action, resume))
 
 
 def _detections(trace: Trace, st: _State) -> None:
@@ -305,7 +203,7 @@ def parse_text(path: str, data: bytes | None = None, num_classes: int = 10) -> T
         lines.pop()
     st = _State()
     last_lineno = 0
-    step_match = _STEP.match
+    step_match = trace_text.STEP.match
     for lineno, raw in enumerate(lines, 1):
         line = raw.rstrip("\r")
         if not line.strip():
@@ -316,7 +214,7 @@ def parse_text(path: str, data: bytes | None = None, num_classes: int = 10) -> T
             # injection block. Everything else goes through the careful handler.
             m = step_match(line) if st.block_line is None else None
             if m is not None:
-                _step(m, st, trace, lineno)
+                _step(trace_text.step_values(m), st, trace, lineno)
             else:
                 _handle(line, st, trace, lineno)
         except _Garbage as exc:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from analysis.atomic import atomic_path
 from analysis.errors import InputError
 from analysis.outcomes import Thresholds, classify_arrow
+from fi_formats.atomic import atomic_path
 
 
 def reclassify(path: str, out: str, thresholds: Thresholds) -> dict[str, int]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import fi_formats
-from analysis.atomic import write_text_atomic
+from fi_formats.atomic import write_text_atomic
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "model": "resnet18",

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from analysis.atomic import atomic_path, write_text_atomic
 from analysis.groups import distribution_with_goodman, outcome_counts
 from analysis.outcomes import outcomes as _outcomes
+from fi_formats.atomic import atomic_path, write_text_atomic
 
 
 def write_csv(df: pd.DataFrame, path: str) -> None:

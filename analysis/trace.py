@@ -9,16 +9,14 @@ curves, where the injection hit) are here too, in ``check_consistency``.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from analysis.inputs import Unreadable, read_regular
+from fi_formats.names import BACKWARD_STAGE, is_backward_layer
+from fi_formats.oneline import printable
 
-BACKWARD_SUFFIXES = ("_grad_in", "_grad_wt")
-FORWARD_STAGE = "fwrd_inject"
-BACKWARD_STAGE = "bkwd_inject"
 TRAIN_LOSS = "train_loss"
 TEST_LOSS = "test_loss"
 NO_MITIGATION = "none"
@@ -27,22 +25,6 @@ NO_MITIGATION = "none"
 MAX_TRACE_BYTES = 64 * 1024 * 1024
 # Problems kept per trace; the others are only counted (a binary file has one per "line").
 MAX_PROBLEMS = 5
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text: str, limit: int = 300) -> str:
-    """One printable line: control characters escaped, long text cut (for messages)."""
-    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def stage_from_layer(layer: str | None) -> str | None:
-    """The artifact's layer names imply the stage: `_grad_in`/`_grad_wt` are backward."""
-    if layer is None:
-        return None
-    return BACKWARD_STAGE if layer.endswith(BACKWARD_SUFFIXES) else FORWARD_STAGE
-
 
 @dataclass
 class Summary:
@@ -91,7 +73,7 @@ class Injection:
         """A backward-pass fault, by stage or by the layer-name convention."""
         if self.stage == BACKWARD_STAGE:
             return True
-        return self.layer is not None and self.layer.endswith(BACKWARD_SUFFIXES)
+        return self.layer is not None and is_backward_layer(self.layer)
 
     @property
     def elements(self) -> int:

@@ -17,16 +17,16 @@ from functools import cache
 from typing import Any, ClassVar
 
 from fi_core.builder import Builder
-from fi_core.passes import FORWARD
-from fi_core.passes import GRAD_IN as GRAD_IN  # re-exported: the passes' names
+from fi_core.passes import FORWARD as FORWARD  # re-exported: the passes' names
+from fi_core.passes import GRAD_IN as GRAD_IN
 from fi_core.passes import GRAD_WT as GRAD_WT
-from fi_core.sites import OPERANDS as OPERANDS  # re-exported: the operand slots
 from fi_core.sites import SiteSpec, kind_of
 from fi_core.sites import split_layer_name as split_layer_name
 from fi_core.sites.kernel import KernelSite
 from fi_core.workloads import WorkloadConfig
-
-STAGES = {"fwrd_inject": FORWARD, "bkwd_inject": "bkwd"}
+from fi_formats.names import BACKWARD_LAYER
+from fi_formats.names import OPERANDS as OPERANDS  # re-exported: the operand slots
+from fi_formats.names import STAGES as STAGES
 
 Site = KernelSite
 """The site of a conv or dense layer (other kinds have their own dataclass)."""
@@ -104,6 +104,9 @@ class ShapeBuilder(Builder):
         """Add a variable-holding layer's spec (its `name` claimed once across the network)."""
         if spec.name in self._names:
             raise ValueError(f"layer name {spec.name!r} is used twice")
+        if BACKWARD_LAYER.fullmatch(spec.name):
+            raise ValueError(f"layer name {spec.name!r} has the form of a backward layer "
+                             "(<site>_grad_<x>)")
         self._names.add(spec.name)
         self.records.setdefault(group, []).append(spec)
 

@@ -10,7 +10,6 @@ campaign is byte-identical for the same arguments and growing N keeps the first 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,15 @@ from fi_core.errors import BadInput
 from fi_core.faults import rules
 from fi_core.faults.value_rules import explicit, uniform
 from fi_core.workloads import WorkloadConfig
+from fi_formats import names
 
 ID_WIDTH = 5
 """Digits of a CSV's number at least (`inj_00042`); more when a campaign needs them."""
 MAX_INJECTIONS = 10**7
 """`--n` at most: ten million CSVs is already more files than a folder should hold."""
-PREFIX = re.compile(r"[A-Za-z0-9_-]{0,64}")
-"""CSV names are `<prefix><index>.csv` inside `--out`: no `/`, no dots, nothing to escape."""
+PREFIX = names.FILE_PREFIX
+"""CSV names are `<prefix><index>.csv` inside `--out`: no `/`, no dots, nothing to escape
+(`fi_formats.names`; a pipeline campaign's id prefix is stricter, `fi_core.check.PREFIX`)."""
 SEED_HIGH = 2**63
 
 

@@ -13,22 +13,22 @@ refuses exactly what a job would refuse. A problem is `BadInput("config", <json 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from fi_core import architecture, campaign, faults, injection, plugins, sites, workloads
 from fi_core.errors import BadInput
+from fi_formats import names
 
 FORMAT = "fi-check/1"
-MAX_INJECTIONS = 10**7
+MAX_INJECTIONS = campaign.MAX_INJECTIONS
 """The largest campaign (injections of one campaign, or of a sequential campaign's schedule)."""
 
 MAX_CAMPAIGN_SEED = 2**63 - 1
-PREFIX = re.compile(r"[A-Za-z_](?:[A-Za-z0-9_-]{0,62}[A-Za-z_-])?")
+PREFIX = names.ID_PREFIX
 """An id prefix: ids are `<prefix><digits>`, so it must not end in a digit, and it must not look
-like an option or leave the output folder."""
+like an option or leave the output folder (`fi_formats.names`)."""
 
 _SOURCE = "config"
 

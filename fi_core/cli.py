@@ -16,17 +16,18 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fi_core import faults, files, plugins, workloads
 from fi_core.campaign import MAX_INJECTIONS
 from fi_core.errors import BadInput, one_line
 from fi_core.workloads import DECIMAL, INTEGER
+from fi_formats import signals
+from fi_formats.signals import Interrupted
 
 DEBUG_ENV = "FI_CORE_DEBUG"
-SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
-BROKEN_PIPE = 141
+SIGNAL_STATUS, BROKEN_PIPE = signals.SIGNAL_STATUS, signals.BROKEN_PIPE
 LEFT_BEHIND = {
     "golden": "no golden run written",
     "inject": "the traces of finished CSVs are kept, the run in progress wrote nothing",
@@ -414,82 +415,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-class Interrupted(BaseException):
-    """SIGTERM or SIGINT while a command runs; a BaseException, so that nothing swallows it and
-    every `finally` on the way out removes its temporary outputs."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-_received: list[int] = []
-"""The stop signals received while the command runs (the first decides the exit status)."""
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    """The first stop signal stops the command; later ones are ignored (the way out removes
-    temporary outputs and must not be cut short)."""
-    _received.append(signum)
-    for s in files.STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
-def _raise_received(signum: int, frame: object) -> None:
-    """SIGALRM armed by `_unraisable`: the interrupt that was swallowed, raised again."""
-    raise Interrupted(_received[0] if _received else signal.SIGINT)
-
-
-def _unraisable(hook: Callable) -> Callable:
-    """`sys.unraisablehook` that keeps an interrupt raised where Python cannot propagate it (a
-    destructor, a callback: it would print a traceback and go on) and raises it again in the
-    code that runs next, a millisecond later (a timer: anything raised in here is swallowed
-    too)."""
-
-    def handle(unraisable) -> None:
-        if isinstance(unraisable.exc_value, Interrupted | KeyboardInterrupt):
-            if not _received:
-                _received.append(getattr(unraisable.exc_value, "signum", signal.SIGINT))
-            signal.setitimer(signal.ITIMER_REAL, 0.001)
-            return
-        hook(unraisable)
-
-    return handle
-
-
-@contextlib.contextmanager
-def _signals() -> Iterator[None]:
-    """SIGTERM and SIGINT raise `Interrupted` while a command runs (handlers restored after:
-    `main` may be called in-process)."""
-    _received.clear()
-    try:
-        old = files.install_handlers({signal.SIGINT: _raise_interrupted,
-                                      signal.SIGTERM: _raise_interrupted,
-                                      signal.SIGALRM: _raise_received})
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    old_hook, sys.unraisablehook = sys.unraisablehook, _unraisable(sys.unraisablehook)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        sys.unraisablehook = old_hook
-        files.install_handlers(old)
-
-
 def _interrupted(prog: str, signum: int) -> int:
     left = LEFT_BEHIND.get(prog.removeprefix("fi-core "), "nothing written")
-    print(f"{prog}: interrupted ({signal.Signals(signum).name}): {left}", file=sys.stderr)
-    return SIGNAL_STATUS.get(signum, 128 + signum)
-
-
-def _stdout_closed() -> int:
-    """stdout's reader is gone (`fi-core describe --json | head -1`): stop quietly."""
-    with contextlib.suppress(OSError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return BROKEN_PIPE
+    print(signals.interrupted_line(prog, signum, left), file=sys.stderr)
+    return signals.exit_status(signum)
 
 
 def _debugging() -> bool:
@@ -500,7 +429,7 @@ def main(argv: Sequence[str] | None = None, held: Sequence[int] = ()) -> int:
     """Run one command; returns the exit status (see the module docstring). `held`: stop
     signals that arrived before the handlers were in place (`fi_core.__main__`)."""
     prog = "fi-core"
-    with _signals():
+    with signals.interrupts_raised():
         try:
             if held:
                 signal.raise_signal(held[0])
@@ -511,14 +440,14 @@ def main(argv: Sequence[str] | None = None, held: Sequence[int] = ()) -> int:
             plugins.load(args.plugin, "--plugin")
             code = COMMANDS[args.command](args)
         except (KeyboardInterrupt, Interrupted) as error:
-            return _interrupted(prog, getattr(error, "signum", signal.SIGINT))
+            return _interrupted(prog, signals.signal_of(error))
         except BaseException as error:
-            if _received and not isinstance(error, SystemExit):
+            if signals.received and not isinstance(error, SystemExit):
                 # What an interrupt caused on its way out (wrapped in another exception by the
                 # code it interrupted, or a cleanup that failed because of it) is the interrupt.
-                return _interrupted(prog, _received[0])
+                return _interrupted(prog, signals.received[0])
             return _failed(prog, error)
-        return _interrupted(prog, _received[0]) if _received else code
+        return _interrupted(prog, signals.received[0]) if signals.received else code
 
 
 def _failed(prog: str, error: BaseException) -> int:
@@ -529,7 +458,7 @@ def _failed(prog: str, error: BaseException) -> int:
         print(error, file=sys.stderr)
         return 2
     except BrokenPipeError:
-        return _stdout_closed()
+        return signals.stdout_closed()
     except Exception:
         if _debugging():
             raise
@@ -547,11 +476,11 @@ def run(argv: Sequence[str] | None = None, held: Sequence[int] = ()) -> None:
     its runtime (about 1.8 s per process)."""
     code = main(argv, held)
     # Every output is in place: a signal from now on changes nothing (and prints nothing).
-    signal.pthread_sigmask(signal.SIG_BLOCK, files.STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals.STOP_SIGNALS)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        code = code or _stdout_closed()
+        code = code or signals.stdout_closed()
     with contextlib.suppress(OSError):
         sys.stderr.flush()
     os._exit(code)

@@ -1,5 +1,6 @@
 """Files in and out: atomic writes (a killed job leaves the old file or the new one, never half
-of one), output paths checked before any work, input files read with a size cap, folder hashes.
+of one; `fi_formats.atomic`), output paths checked before any work, input files read with a
+size cap, folder hashes, staging folders.
 """
 
 from __future__ import annotations
@@ -9,102 +10,20 @@ import fcntl
 import hashlib
 import os
 import shutil
-import signal
 import tempfile
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from fi_core.errors import BadInput
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-DEFERRED = (*STOP_SIGNALS, signal.SIGALRM)
-"""What `signals_deferred` holds back: the stop signals, and the alarm by which `fi_core.cli`
-raises again an interrupt that a destructor swallowed."""
-
-
-def install_handlers(handlers: dict[int, Any]) -> dict[int, Any]:
-    """Set signal handlers with those signals blocked meanwhile, so that none arrives halfway
-    (one handler swapped, the next not yet); returns the handlers that were in place."""
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED)
-    try:
-        return {s: signal.signal(s, handler) for s, handler in handlers.items()}
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM (and SIGALRM) held back until the block is done, then delivered as
-    usual: for the few statements that must all happen or none (a trace pair, a folder
-    renamed into place)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    old = install_handlers({s: lambda signum, frame: caught.append(signum) for s in DEFERRED})
-    try:
-        yield
-    finally:
-        install_handlers(old)
-        if caught:
-            signal.raise_signal(caught[0])  # now handled by the handler that was in place
-
-
-def _write_temporary(path: Path, data: str | bytes) -> Path:
-    """`data` in a new temporary file beside `path`, fsynced (removed again if that fails)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode() if isinstance(data, str) else data
-    tmp = None
-    try:
-        with signals_deferred():  # created and named at once, or not at all
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from a group
-        return Path(tmp)
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
-    write_all_or_none([(path, data)])
-
-
-def write_all_or_none(items: Sequence[tuple[Path, str | bytes]]) -> None:
-    """Write every file under a temporary name first, then rename them into place in order:
-    a full disk or any other failure while writing leaves none of them (a trace pair is both
-    files or neither; a rename needs no space)."""
-    written: list[tuple[Path, Path]] = []
-    renamed: list[Path] = []
-    try:
-        for path, data in items:
-            written.append((_write_temporary(path, data), path))
-        with signals_deferred():
-            for tmp, path in written:
-                os.replace(tmp, path)
-                renamed.append(path)
-    except BaseException:
-        for tmp, _ in written:
-            tmp.unlink(missing_ok=True)
-        if len(renamed) < len(items):
-            for path in renamed:
-                path.unlink(missing_ok=True)
-        raise
-
-
-def replace_dir(tmp_dir: Path, final: Path) -> None:
-    """Move a fully written folder into place, replacing an older one."""
-    with signals_deferred():
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp_dir, final)
+# The atomic writes and the deferred signals are shared with the analysis; re-exported here.
+from fi_formats.atomic import replace_dir, write_all_or_none, write_atomic  # noqa: F401
+from fi_formats.signals import (  # noqa: F401
+    DEFERRED,
+    STOP_SIGNALS,
+    install_handlers,
+    signals_deferred,
+)
 
 
 def hash_dir(folder: Path) -> str:

@@ -13,9 +13,7 @@ field are ignored and trailing empty fields of a row are dropped; anything else 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import math
 import re
 from collections.abc import Sequence
@@ -30,6 +28,9 @@ from fi_core.errors import BadInput
 from fi_core.faults import rules
 from fi_core.faults.patterns import Selection
 from fi_core.files import write_atomic
+from fi_formats import injection_csv, numbers
+from fi_formats.injection_csv import render
+from fi_formats.oneline import shown
 
 REQUIRED = ("model", "stage", "fmodel", "target_worker", "target_layer", "target_epoch",
             "target_step", "learning_rate", "seed")
@@ -38,19 +39,16 @@ SELECTION_KEYS = ("inj_pos", "inj_range")
 OPTIONAL = ("workload", "operand")
 FP32_MAX = float(np.finfo(np.float32).max)
 
-MAX_FILE_BYTES = 64 * 2**20
-"""A CSV larger than this is refused unread (a million listed positions take about 16 MB)."""
+MAX_FILE_BYTES = injection_csv.MAX_FILE_BYTES
 MAX_POSITIONS = 2**20
 """Listed positions per CSV; a longer fault is a run (`inj_range`), which has no limit."""
-MAX_FIELD_CHARS = 256
+MAX_FIELD_CHARS = injection_csv.MAX_FIELD_CHARS
 MAX_OPERAND_ELEMENTS = 2**62
 """Flat indices are int64 in the graph."""
 
-INTEGER = re.compile(r"[+-]?[0-9]+")
-DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+INTEGER, DECIMAL = numbers.INTEGER, numbers.DECIMAL  # a field is at most MAX_FIELD_CHARS long
 WORD = re.compile(r"[A-Za-z0-9_.-]+")
 BOOLEAN = ("true", "false", "1", "0")
-SPACE = " \t"
 
 
 @dataclass(frozen=True)
@@ -99,67 +97,12 @@ class Injection:
 
 
 # ---------------------------------------------------------------- text
-def shown(text: str, limit: int = 80) -> str:
-    """`text` for a one-line message: as is when printable, else escaped; cut at `limit`."""
-    if len(text) > limit:
-        text = text[:limit] + "..."
-    return text if text.isprintable() else text.encode("unicode_escape", "replace").decode()
-
-
-def _read_bytes(path: Path, source: str) -> bytes:
-    try:
-        regular, exists = path.is_file(), path.exists()
-        if regular:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
-    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
-        reason = getattr(error, "strerror", None) or shown(str(error))
-        raise BadInput(source, "file", reason) from None
-    if not regular:
-        raise BadInput(source, "file",
-                       "not a regular file" if exists else "No such file or directory")
-    if len(data) > MAX_FILE_BYTES:
-        raise BadInput(source, "file", f"larger than {MAX_FILE_BYTES} bytes")
-    return data
-
-
-def _decode(data: bytes, source: str) -> str:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise BadInput(source, "file", f"not UTF-8 text (byte 0x{data[error.start]:02x} at "
-                                       f"offset {error.start})") from None
-    if "\x00" in text:
-        raise BadInput(source, "file", f"contains a NUL character (offset {text.index(chr(0))})")
-    return text
-
-
 def read_rows(path: str | Path) -> dict[str, list[str]]:
-    """The raw key -> values rows of a CSV; keys must be unique."""
-    source = shown(str(path))
-    text = _decode(_read_bytes(Path(path), source), source)
-    rows: dict[str, list[str]] = {}
+    """The raw key -> values rows of a CSV (`fi_formats.injection_csv`); keys must be unique."""
     try:
-        for record in csv.reader(io.StringIO(text, newline=""), strict=True):
-            fields = [f.strip(SPACE) for f in record]
-            while fields and not fields[-1]:
-                fields.pop()
-            if not fields:
-                continue
-            key = fields[0]
-            for value in fields:
-                if len(value) > MAX_FIELD_CHARS:
-                    raise BadInput(source, shown(key, 40),
-                                   f"a field of {len(value)} characters (at most "
-                                   f"{MAX_FIELD_CHARS})")
-            if key in rows:
-                raise BadInput(source, shown(key), "appears twice")
-            rows[key] = fields[1:]
-    except csv.Error as error:
-        raise BadInput(source, "file", f"not a valid CSV ({shown(str(error))})") from None
-    if not rows:
-        raise BadInput(source, "file", "empty")
-    return rows
+        return injection_csv.read_rows(path)
+    except injection_csv.CsvError as error:
+        raise BadInput(error.source, error.key, error.reason) from None
 
 
 # ---------------------------------------------------------------- fields
@@ -401,15 +344,6 @@ def selection_rows(selection: Selection) -> dict[str, list[str]]:
     if selection.is_run:
         return {"inj_range": [str(selection.first), str(selection.last)]}
     return {"inj_pos": [rules.format_position(p) for p in selection.positions]}
-
-
-def render(rows: dict[str, list[str]]) -> str:
-    """CSV text in the artifact's two-column layout (key, then its values)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for key, values in rows.items():
-        writer.writerow([key, *values])
-    return out.getvalue()
 
 
 def write(path: str | Path, rows: dict[str, list[str]]) -> None:

@@ -1,9 +1,8 @@
-"""The names of the passes a fault can hit: the forward operation and the two gradients of the
-backward pass. A module of its own so that both the networks (which order their backward sites
-by pass) and the architecture (which builds the sites) can use them without importing each
-other."""
+"""The names of the passes a fault can hit (declared in `fi_formats.names`, re-exported here for
+the networks and the architecture, which order and build their sites by pass)."""
 
 from __future__ import annotations
 
-FORWARD, GRAD_IN, GRAD_WT = "fwrd", "grad_in", "grad_wt"
-BACKWARD_OPS = (GRAD_IN, GRAD_WT)
+from fi_formats.names import BACKWARD_OPS, FORWARD, GRAD_IN, GRAD_WT
+
+__all__ = ["BACKWARD_OPS", "FORWARD", "GRAD_IN", "GRAD_WT"]

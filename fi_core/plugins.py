@@ -28,21 +28,17 @@ import sys
 from collections.abc import Sequence
 
 from fi_core.errors import BadInput
+from fi_formats.oneline import collapsed
 
 ENVIRONMENT = "FI_CORE_PLUGINS"
 MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
-def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def load(names: Sequence[str], source: str = "--plugin") -> None:
     """Import each module once (a module already imported is not run again)."""
     for name in names:
         if not MODULE.fullmatch(name):
-            raise BadInput(source, "plugin", f"{_one_line(repr(name))} is not a module name "
+            raise BadInput(source, "plugin", f"{collapsed(repr(name))} is not a module name "
                                              "(dotted identifiers, e.g. my_faults)")
         try:
             # What a plugin prints while it loads goes to stderr: stdout is a command's result
@@ -51,10 +47,10 @@ def load(names: Sequence[str], source: str = "--plugin") -> None:
                 importlib.import_module(name)
         except SystemExit as stop:  # user code that ends the process is refused, not obeyed
             raise BadInput(source, name, f"cannot load the plugin: it exits at import "
-                                         f"(SystemExit: {_one_line(str(stop.code))})") from None
+                                         f"(SystemExit: {collapsed(str(stop.code))})") from None
         except Exception as error:  # user code: any failure is one line
             raise BadInput(source, name, f"cannot load the plugin: {type(error).__name__}: "
-                                         f"{_one_line(str(error))}") from None
+                                         f"{collapsed(str(error))}") from None
 
 
 def from_environment() -> list[str]:

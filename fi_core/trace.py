@@ -1,4 +1,6 @@
-"""Run traces: the artifact's text format, line for line, and a JSON record with everything.
+"""Run traces: the artifact's text format, line for line (its lines are written by
+`fi_formats.trace_text`, the module the analysis reads them with), and a JSON record with
+everything.
 
 Both are kept in memory while the run goes and written atomically at its end, so a killed run
 leaves no trace at all (and the pipeline reruns it).
@@ -20,6 +22,7 @@ import fi_formats
 from fi_core.files import write_all_or_none
 from fi_core.tasks import task_of
 from fi_core.workloads import WorkloadConfig
+from fi_formats import trace_text as text
 
 FORMAT = fi_formats.TRACE_FORMAT
 
@@ -62,21 +65,17 @@ class Trace:
             "steps": [], "epochs": [], "golden_checkpoint": None, "rejoined_golden": None,
         }
 
-    def _position(self, epoch: int, step: int) -> str:
-        return (f"Epoch: {epoch}/{self.config.epochs}, "
-                f"step: {step}/{self.config.steps_per_epoch}")
-
     def inject_header(self, epoch: int, step: int) -> None:
-        self.lines += [f"Inject to epoch: {epoch}", f"Inject to step: {step}"]
+        self.lines += text.inject_header_lines(epoch, step)
 
     def loaded(self, path: Path, sha256: str, epoch: int) -> None:
-        self.lines.append(f"Load weights from {path}")
+        self.lines.append(text.load_line(path))
         self.record["golden_checkpoint"] = {"path": str(path), "sha256": sha256}
         self.record["start_epoch"] = epoch
 
     def step(self, epoch: int, step: int, loss: float, accuracy: float) -> None:
-        self.lines.append(f"{self._position(epoch, step)}, loss: {loss:.5f}, "
-                          f"accuracy: {accuracy:.5f}")
+        self.lines.append(text.step_line(epoch, self.config.epochs, step,
+                                         self.config.steps_per_epoch, loss, accuracy))
         self.record["steps"].append({"epoch": epoch, "step": step, "loss": loss,
                                      "accuracy": accuracy})
         if not math.isfinite(loss):
@@ -86,38 +85,32 @@ class Trace:
         """The artifact's injection lines; `shown` is the text printed as "inject data". A run
         (`range` in `details`) is one `Range is` line instead of one line per element."""
         shape = tuple(details["shape"])
-        self.lines += [f"Inject worker: {details['replica']}",
-                       f"Inject layer: {details['layer']}",
-                       f"Shape for target layer is {shape}"]
+        self.lines += text.site_lines(details["replica"], details["layer"], shape)
         if "range" in details:
             first, last = (tuple(int(i) for i in np.unravel_index(details["range"][end], shape))
                            for end in ("first", "last"))
             golden = float(details["golden_summary"]["max_abs"])
             injected = float(details["injected_summary"]["max_abs"])
-            self.lines.append(f"Range is {first} to {last}, {details['count']} elements, "
-                              f"Golden data max abs is {golden!r}, "
-                              f"inject data max abs is {injected!r}")
-        for position, golden, text in zip(details["positions"], details["golden_values"], shown,
-                                          strict=True):
-            self.lines.append(f"Position is {tuple(position)}, Golden data is {golden!r}, "
-                              f"inject data is {text}")
+            self.lines.append(text.range_line(first, last, details["count"], golden, injected))
+        for position, golden, shown_value in zip(details["positions"], details["golden_values"],
+                                                 shown, strict=True):
+            self.lines.append(text.position_line(tuple(position), golden, shown_value))
         self.record["injection"] = details
 
     def mitigation_header(self, preset: str, mode: str) -> None:
         """The line that names the run's mitigation (none: no line, as before mitigations)."""
-        self.lines.append(f"Mitigation preset: {preset}, mode {mode}")
+        self.lines.append(text.preset_line(preset, mode))
 
     def detection(self, entry: dict[str, Any]) -> None:
         """One line per detection of a mitigation (`fi_core.mitigation`), after the step (or
         the epoch's evaluation) that fired it; a rollback names the step training resumes at,
         and the steps logged after the line re-execute from there."""
-        where = "evaluation" if entry["at"] == "evaluation" else f"step {entry['step']}"
-        line = (f"Mitigation: epoch {entry['epoch']}, {where}, detector {entry['detector']}, "
-                f"value {float(entry['value'])!r}, threshold {float(entry['threshold'])!r}, "
-                f"action {entry['action']}")
-        if entry.get("resume") is not None:
-            line += f", resume at epoch {entry['resume']['epoch']} step {entry['resume']['step']}"
-        self.lines.append(line)
+        step = None if entry["at"] == "evaluation" else entry["step"]
+        resume = entry.get("resume")
+        self.lines.append(text.detection_line(
+            entry["epoch"], step, entry["detector"], float(entry["value"]),
+            float(entry["threshold"]), entry["action"],
+            None if resume is None else (resume["epoch"], resume["step"])))
 
     def _first_nonfinite(self, epoch: int, step: int, metric: str) -> None:
         if self.record["first_nonfinite"] is None:
@@ -125,14 +118,12 @@ class Trace:
 
     def nonfinite(self) -> None:
         """The artifact's last line of a run stopped by a non-finite train or test loss."""
-        self.lines.append("Encounter NaN! Terminate training!")
+        self.lines.append(text.NAN_STOP)
 
     def end_epoch(self, epoch: int, train_loss: float, train_accuracy: float, test_loss: float,
                   test_accuracy: float) -> None:
-        self.lines.append(
-            f"End of epoch: {epoch}/{self.config.epochs}, train loss: {train_loss:.5f}, "
-            f"train accuracy: {train_accuracy:.5f}, valid loss: {test_loss:.5f}, "
-            f"valid accuracy: {test_accuracy:.5f}")
+        self.lines.append(text.epoch_line(epoch, self.config.epochs, train_loss, train_accuracy,
+                                          test_loss, test_accuracy))
         self.record["epochs"].append({
             "epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
             "test_loss": test_loss, "test_accuracy": test_accuracy})

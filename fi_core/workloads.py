@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fi_core.errors import BadInput
+from fi_formats import numbers
 
 DATASETS = {"cifar10": (50_000, 10_000, 32, 3), "digits": (1_437, 360, 8, 1)}
 """name -> (train examples, test examples, native image size, channels)."""
@@ -131,11 +131,10 @@ STRUCTURAL = ("model", "network", "batch_norm", "dataset", "image_size", "width"
 learning rate may differ: the artifact's CSVs carry their own."""
 
 
-INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
-"""A workload integer: ASCII digits, an optional sign, no `_` (Python's `int` takes `1_9` and
-`١٢`); at most 19 digits, and then within int64 (seeds and sizes reach TensorFlow as int64)."""
-DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,400}(?:\.[0-9]{0,400})?|\.[0-9]{1,400})"
-                     r"(?:[eE][+-]?[0-9]{1,4})?")
+INTEGER = numbers.BOUNDED_INTEGER
+"""A workload integer (`fi_formats.numbers`): at most 19 digits, and then within int64 (seeds and
+sizes reach TensorFlow as int64)."""
+DECIMAL = numbers.BOUNDED_DECIMAL
 """A workload float: ASCII decimal or exponent notation (no `nan`, `inf`, `_`, `0x`)."""
 BOOLEAN = {"true": True, "false": False, "1": True, "0": False}
 SPACE = " \t"

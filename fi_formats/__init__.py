@@ -1,12 +1,15 @@
 """The file formats shared by the engine and the analysis, each declared once.
 
-Today one: the JSON trace record ``fi-trace/1``, declared as a JSON Schema in
-``trace.schema.json`` next to this file. The writer's tests (fi_core), the reader (analysis)
-and the synthetic trace writer of the tests all check records against it, so the format is
-spelled out in one place only.
+The JSON trace record ``fi-trace/1``, declared as a JSON Schema in ``trace.schema.json`` next
+to this file (the writer's tests, the reader and the synthetic trace writer of the tests all
+check records against it), and its encoding of non-finite floats, here. Beside it:
+``trace_text`` (the text trace's lines, written and parsed), ``injection_csv`` (the injection
+CSV's rows, read and written), ``names`` (passes, stages, operands, layer names, prefixes),
+``numbers`` (the strict grammar of numbers as text), and the plumbing both commands share:
+``oneline`` (any text as one printable line), ``signals`` (deferred signals, interrupts of a
+command) and ``atomic`` (atomic writes).
 
-Needs only the standard library (its own validator: ``fi_formats.schema``).
-"""
+Needs only the standard library (its own validator: ``fi_formats.schema``)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from importlib import resources
 from operator import itemgetter
 from typing import Any
 
+from fi_formats.oneline import printable
 from fi_formats.schema import SchemaError, compile_schema, inline_refs
 
 __all__ = [
@@ -169,13 +173,8 @@ def _field(name: str) -> str:
     return _printable(field) or "record"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 def _printable(text: str, limit: int = _MAX_REASON) -> str:
-    """One printable line: control characters escaped, long text cut."""
-    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return printable(text, limit)
 
 
 def _reason(exc: Any) -> tuple[str, str]:

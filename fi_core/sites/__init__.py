@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from fi_core.passes import FORWARD
+from fi_formats import names
 
-OPERANDS = ("input", "weight", "output")
+OPERANDS = names.OPERANDS
 """The operand slots of every pass of every kind: first operand, second operand, result (the
 artifact's names: in `grad_wt` its "input" is the forward input and its "weight" is dY)."""
 
@@ -135,10 +136,11 @@ def register_kind(kind: SiteKind) -> SiteKind:
     """Add a site kind; a name is registered once."""
     if kind.name in _KINDS and _KINDS[kind.name] is not kind:
         raise ValueError(f"site kind {kind.name!r} is already registered")
-    names = [b.name for b in kind.backward]
-    if len(set(names)) != len(names) or FORWARD in names:
-        raise ValueError(f"site kind {kind.name!r}: backward pass names {names} must differ "
-                         f"from each other and from {FORWARD!r}")
+    passes = [b.name for b in kind.backward]
+    if len(set(passes)) != len(passes) or not all(names.BACKWARD_PASS.fullmatch(p)
+                                                  for p in passes):
+        raise ValueError(f"site kind {kind.name!r}: backward pass names {passes} must differ "
+                         f"from each other and match {names.BACKWARD_PASS.pattern}")
     if sorted(b.of for b in kind.backward) != list(range(len(kind.backward))):
         raise ValueError(f"site kind {kind.name!r}: each backward pass differentiates one "
                          "operand, each operand once")
@@ -177,23 +179,19 @@ def operand_shape(site: SiteSpec, pass_: str, operand: str, n: int) -> tuple[int
 
 def backward_pass_names() -> tuple[str, ...]:
     """Every backward pass of every registered kind, in registration order, once each."""
-    names: list[str] = []
+    found: list[str] = []
     for kind in kinds().values():
-        names += [b.name for b in kind.backward if b.name not in names]
-    return tuple(names)
+        found += [b.name for b in kind.backward if b.name not in found]
+    return tuple(found)
 
 
 def split_layer_name(layer: str, site_names: Mapping[str, SiteSpec] | None = None
                      ) -> tuple[str, str]:
-    """`L_grad_in` -> (L, grad_in); `L` -> (L, fwrd). With `site_names`, a suffix counts only
-    where it is a backward pass of that site's kind."""
-    for kind in kinds().values():
-        for b in kind.backward:
-            suffix = "_" + b.name
-            if not layer.endswith(suffix):
-                continue
-            base = layer[: -len(suffix)]
-            if site_names is None or (base in site_names
-                                      and kind_of(site_names[base]).name == kind.name):
-                return base, b.name
-    return layer, FORWARD
+    """`L_grad_in` -> (L, grad_in); `L` -> (L, fwrd) (the grammar of `fi_formats.names`).
+    With `site_names`, a backward name counts only where its pass is one of that site's kind;
+    any other name is returned whole, as a forward name (which then names no site)."""
+    base, pass_ = names.split_layer_name(layer)
+    if site_names is not None and pass_ != FORWARD and (
+            base not in site_names or pass_ not in kind_of(site_names[base]).passes):
+        return layer, FORWARD
+    return base, pass_

@@ -111,3 +111,18 @@ def test_csv_that_does_not_match_is_refused(artifact_traces: Path, tmp_path: Pat
         load_trace(
             str(artifact_traces / "replay_inj_immediate_infs_nans.txt"), csv_dir=str(tmp_path)
         )
+
+
+def test_csv_with_a_key_twice_is_refused_as_the_engine_refuses_it(
+    artifact_traces: Path, tmp_path: Path
+) -> None:
+    """One reader (fi_formats.injection_csv): a repeated row is refused, not read as its last."""
+    csv_dir = artifact_traces.parents[2] / "injections" / "artifact" / "resnet18"
+    src = csv_dir / "inj_immediate_infs_nans.csv"
+    target = tmp_path / "inj_immediate_infs_nans.csv"
+    target.write_text(src.read_text() + "target_step,37\n")
+    with pytest.raises(InputError) as error:
+        load_trace(
+            str(artifact_traces / "replay_inj_immediate_infs_nans.txt"), csv_dir=str(tmp_path)
+        )
+    assert str(error.value) == f"{target}: target_step: appears twice"

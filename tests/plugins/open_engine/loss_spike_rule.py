@@ -5,6 +5,7 @@ run's loss at the same step (read from the golden run's per-step curve)."""
 from __future__ import annotations
 
 import numpy as np
+
 from analysis.rules import Feature, Rule, Threshold, register_rule
 
 
