@@ -28,6 +28,7 @@ from analysis.outcomes import Thresholds, classify_rows
 from analysis.rows import summary_row
 from analysis.trace import Curves, Trace, printable
 from analysis.tracefiles import file_by_folder, load_trace
+from fi_formats.signals import signals_deferred
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,20 @@ def _one(
 
 @contextlib.contextmanager
 def _sigint_held() -> Iterator[None]:
-    """SIGINT blocked while worker processes are started. A new process inherits the signal
-    mask, so a Ctrl-C during start-up prints no traceback from a half-started worker (it
-    unblocks SIGINT only once it ignores it); this process gets the Ctrl-C when the block
-    ends. (Ignoring it here instead, as before, lost a Ctrl-C that came in that window: the
-    command then ran to its end.)"""
+    """SIGINT held back while worker processes are started. Blocked: a new process inherits
+    the signal mask, so a Ctrl-C during start-up prints no traceback from a half-started worker
+    (it unblocks SIGINT only once it ignores it). Deferred too: another thread of this process
+    (a library's thread pool) may take a Ctrl-C meanwhile, and Python would then run the handler
+    in the middle of starting a worker, between its launch and the data it waits for (the
+    worker then died with a traceback). This process gets the Ctrl-C when the block ends.
+    (Ignoring it here instead, as before, lost a Ctrl-C that came in that window.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        yield
+        with signals_deferred():
+            yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
