@@ -68,11 +68,11 @@ def steps_trained(trace: Path) -> int:
 def fault_free_step_seconds(golden: Path, data_dir: Path | None, steps: int = 20) -> float:
     """The median CPU time of the compiled fault-free step, one thread, after tracing (CPU
     time, as the modes are measured: the machine's load does not inflate it)."""
-    from fi_core import tf_setup
+    from fi_core.engine import tf_setup
 
     tf_setup.start(verbose=False)
-    from fi_core import data, train
-    from fi_core import golden as golden_run
+    from fi_core.engine import data, train
+    from fi_core.store import golden as golden_run
 
     _, config = golden_run.read_workload(golden)
     trainer = train.Trainer(config, data.load(config, data_dir))

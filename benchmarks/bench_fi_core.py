@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from fi_core import tf_setup  # noqa: E402
+from fi_core.engine import tf_setup  # noqa: E402
 
 tf_setup.start(verbose=False)
 
@@ -35,7 +35,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras_networks import keras_model  # noqa: E402
 
-from fi_core import architecture, campaign, data, injection, networks, train, workloads  # noqa: E402
+from fi_core import networks  # noqa: E402
+from fi_core.engine import data, train  # noqa: E402
+from fi_core.spec import architecture, campaign, injection, workloads  # noqa: E402
 
 SMALL = ("resnet18_small", "effnet_small", "densenet_small", "nfnet_small")
 

@@ -29,19 +29,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent)]
 
-from fi_core import tf_setup  # noqa: E402
+from fi_core.engine import tf_setup  # noqa: E402
 
 tf_setup.start()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fi_core import data, train, workloads  # noqa: E402
-from fi_core.fault_ops import Replicas  # noqa: E402
+from fi_core.engine import data, train  # noqa: E402
+from fi_core.engine.fault_ops import Replicas  # noqa: E402
 from fi_core.mitigation.guard import Instruments  # noqa: E402
 from fi_core.mitigation.presets import NONE, PRESETS  # noqa: E402
 from fi_core.mitigation.snapshots import StateCopy  # noqa: E402
 from fi_core.mitigation.undo import adam_undo  # noqa: E402
+from fi_core.spec import workloads  # noqa: E402
 
 GOAL = 1.005  # the paper preset's detectors: at most 0.5 % per step
 SNAPSHOT = "none + a snapshot before every step"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import keras
 
-from fi_core.builder import Builder
 from fi_core.networks import network_of
-from fi_core.workloads import WorkloadConfig
+from fi_core.spec.builder import Builder
+from fi_core.spec.workloads import WorkloadConfig
 
 
 class KerasBuilder(Builder):

@@ -20,14 +20,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from fi_core import tf_setup  # noqa: E402
+from fi_core.engine import tf_setup  # noqa: E402
 
 tf_setup.start(verbose=False)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from fi_core import data, fault_ops, injection, train  # noqa: E402
+from fi_core.engine import data, fault_ops, train  # noqa: E402
+from fi_core.spec import injection  # noqa: E402
 
 ARTIFACT_CSVS = sorted((HERE.parent / "injections" / "artifact").glob("*/*.csv"))
 

@@ -17,7 +17,7 @@ if __name__ == "__main__":
     for _signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(_signum, _hold)
 
-from fi_core.cli import run  # noqa: E402  (after the handlers: imports take a while)
+from fi_core.commands.cli import run  # noqa: E402  (after the handlers: imports take a while)
 
 if __name__ == "__main__":
     run(held=_held)

@@ -27,7 +27,7 @@ Rows = dict[str, list[str]]
 
 class CsvError(ValueError):
     """A CSV that cannot be read: which file, which key (or "file"), why. Each side reports
-    it in its own error type (`fi_core.errors.BadInput`, `analysis.errors.InputError`)."""
+    it in its own error type (`fi_core.spec.errors.BadInput`, `analysis.errors.InputError`)."""
 
     def __init__(self, source: str, key: str, reason: str) -> None:
         super().__init__(source, key, reason)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fi_core.architecture import OPERANDS
-from fi_core.errors import BadInput
 from fi_core.faults import patterns
 from fi_core.faults.rules import NAME, ValueRule
 from fi_core.faults.value_rules import bitflip, copy_from, copy_random, explicit, random_finite
+from fi_core.spec.architecture import OPERANDS
+from fi_core.spec.errors import BadInput
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ or fixed (its fields once, e.g. a seed: it serves runs of any length). The in-gr
 one `tf.switch_case` over the registry, so one traced step serves every rule.
 
 A new rule is one file: build a `ValueRule` and `register_rule` it (a plugin module can do that,
-see `fi_core.plugins`). This module and the rule files import TensorFlow only inside `compute`,
+see `fi_core.spec.plugins`). This module and the rule files import TensorFlow only inside `compute`,
 so validation and campaign generation never start TensorFlow.
 """
 

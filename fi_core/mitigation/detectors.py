@@ -26,8 +26,8 @@ from fi_core.mitigation import probes
 if TYPE_CHECKING:  # TensorFlow is imported where a probe runs, not when a preset is named
     import tensorflow as tf
 
+    from fi_core.engine.train import Trainer
     from fi_core.mitigation.probes import Measure
-    from fi_core.train import Trainer
 
 State = dict[str, float]
 FP32_MAX = float(np.finfo(np.float32).max)

@@ -21,12 +21,12 @@ from fi_core.mitigation import probes
 from fi_core.mitigation.detectors import Detector, Finding, Observation, State
 from fi_core.mitigation.presets import MODES, Preset
 from fi_core.mitigation.snapshots import Snapshot, SnapshotRing, StateCopy
-from fi_core.trace import Trace
+from fi_core.store.trace import Trace
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
-    from fi_core.train import StepResult, StepTensors, Trainer
+    from fi_core.engine.train import StepResult, StepTensors, Trainer
 
 
 class Instruments:

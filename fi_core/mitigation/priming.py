@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fi_core.errors import BadInput
 from fi_core.mitigation.detectors import State, StateField
 from fi_core.mitigation.presets import MODES, NONE, PRESETS, Preset
+from fi_core.spec.errors import BadInput
 
 MAX_OBSERVED_BYTES = 64 * 2**20
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -69,7 +69,7 @@ def _read(path: Path) -> dict[str, Any]:
     """The record, every number in it strictly read (finite, within float64 or int64) and the
     whole checked against the trace schema, before TensorFlow starts."""
     import fi_formats
-    from fi_core import files, golden
+    from fi_core.store import files, golden
 
     source = str(path)
     record = golden.parse_strict_json(files.read_input(path, MAX_OBSERVED_BYTES), source)
@@ -110,7 +110,7 @@ def _observed_states(path: Path, preset: Preset, golden_dir: Path | None
 def _check_golden(source: str, observed: Any, golden_dir: Path) -> None:
     """The record names the golden run it replayed by the sha256 of its trace.json (which
     differs between two golden runs of the same seed, whose initial checkpoints are alike)."""
-    from fi_core import golden
+    from fi_core.store import golden
 
     field = "mitigation.golden.trace_sha256"
     named = observed.get("trace_sha256") if isinstance(observed, dict) else None

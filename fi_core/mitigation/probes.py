@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # TensorFlow is imported where a probe runs, not when a preset is named
     import tensorflow as tf
 
-    from fi_core import nn
-    from fi_core.train import StepTensors, Trainer
+    from fi_core.engine import nn
+    from fi_core.engine.train import StepTensors, Trainer
 
 VARIABLE_SELECTIONS = ("conv_kernels", "stem", "kernels", "all")
 """conv_kernels: every conv site's kernel (the paper's "conv kernels"); stem: the first conv's

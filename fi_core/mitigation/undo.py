@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from fi_core.optim import Adam
+from fi_core.engine.optim import Adam
 
 
 def adam_undo(optimizer: Adam, grads: Sequence[tf.Tensor], variables: Sequence[tf.Variable]

@@ -1,9 +1,9 @@
 """The registry of networks and their workload presets.
 
-A workload is one file in this package: its network, declared once against `fi_core.builder`,
+A workload is one file in this package: its network, declared once against `fi_core.spec.builder`,
 and its presets, handed to `register`. Every module here is imported on first use, so adding a
 file is the whole change; nothing else names a network. A module outside the package (a user's
-own network) registers itself the same way when it is imported as a plugin (`fi_core.plugins`).
+own network) registers itself the same way when it is imported as a plugin (`fi_core.spec.plugins`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fi_core.builder import Builder, Tensor
-    from fi_core.workloads import WorkloadConfig
+    from fi_core.spec.builder import Builder, Tensor
+    from fi_core.spec.workloads import WorkloadConfig
 
 Order = Callable[[Sequence[str]], list[str]]
 """Site names in creation order -> a layer list in the artifact's order."""

@@ -11,9 +11,9 @@ convs and `fc` are sites outside the artifact's lists.
 
 from __future__ import annotations
 
-from fi_core.builder import Builder, Tensor
 from fi_core.networks import Network, grouped, in_creation_order, register
-from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+from fi_core.spec.builder import Builder, Tensor
+from fi_core.spec.workloads import NUM_CLASSES, WorkloadConfig
 
 BLOCKS = (6, 12, 24, 16)
 COMPRESSION = 0.5

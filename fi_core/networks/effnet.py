@@ -12,9 +12,9 @@ from the head back to the stem.
 
 from __future__ import annotations
 
-from fi_core.builder import Builder, Tensor
 from fi_core.networks import Network, grouped, in_reverse_order, register
-from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+from fi_core.spec.builder import Builder, Tensor
+from fi_core.spec.workloads import NUM_CLASSES, WorkloadConfig
 
 BLOCKS = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import math
 
-from fi_core.builder import Builder, Tensor
 from fi_core.networks import Network, grouped, in_creation_order, register
-from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+from fi_core.spec.builder import Builder, Tensor
+from fi_core.spec.workloads import NUM_CLASSES, WorkloadConfig
 
 GAMMA = 1.7139588594436646
 """Scales ReLU so that a unit Gaussian keeps unit variance."""

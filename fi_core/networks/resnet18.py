@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fi_core.builder import Builder, Tensor
 from fi_core.networks import Network, Passes, register
-from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+from fi_core.spec.builder import Builder, Tensor
+from fi_core.spec.workloads import NUM_CLASSES, WorkloadConfig
 
 
 def _conv_bn(b: Builder, config: WorkloadConfig, name: str, x: Tensor, filters: int,

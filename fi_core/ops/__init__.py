@@ -1,14 +1,14 @@
 """The builder's operations, each declared once: its shape rule, its TensorFlow computation and
 its plain-Keras twin (the benchmark's baseline).
 
-A network declaration calls `b.<op>(...)` on a builder (`fi_core.builder`); the builder looks
+A network declaration calls `b.<op>(...)` on a builder (`fi_core.spec.builder`); the builder looks
 the op up here and runs the part for its pass: `shape` in the shape pass (no TensorFlow: it
 follows shapes and records the layers that hold variables), `compute` in the model's pass,
 `keras` in the Keras pass of `benchmarks/keras_networks.py`. A composed op (squeeze-and-excite)
 is one function of other ops, the same in every pass.
 
 An op is one file of this package registering an `Op` (a plugin module can register one the
-same way, `fi_core.plugins`). The parts import TensorFlow or Keras inside, so that declaring an
+same way, `fi_core.spec.plugins`). The parts import TensorFlow or Keras inside, so that declaring an
 op never starts TensorFlow. An op that holds variables records a spec with `b.record(group,
 spec)` in its shape rule and names a `Group`, which says how the model creates the spec's
 variables; `compute` then finds them with `b.layer(group, name)`.

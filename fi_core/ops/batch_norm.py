@@ -1,5 +1,5 @@
 """Batch norm with per-replica batch statistics (epsilon 1e-3, as Keras): see
-`fi_core.nn.BatchNorm`."""
+`fi_core.engine.nn.BatchNorm`."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _keras(b: Any, name: str, x: Any, momentum: float = 0.9) -> Any:
 
 
 def _create(spec: Norm, config: Any, index: int) -> Any:
-    from fi_core import nn
+    from fi_core.engine import nn
 
     return nn.BatchNorm(spec.channels, name=spec.name, replicas=config.replicas,
                         momentum=spec.momentum)

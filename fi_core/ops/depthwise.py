@@ -38,7 +38,7 @@ def _keras(b: Any, name: str, x: Any, kernel: int, stride: int = 1) -> Any:
 
 
 def _create(spec: Depthwise, config: Any, index: int) -> Any:
-    from fi_core import nn
+    from fi_core.engine import nn
 
     return nn.Depthwise(spec, seed=(config.seed, DEPTHWISE_SEED + index))
 

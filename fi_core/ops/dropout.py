@@ -1,5 +1,5 @@
 """Inverted dropout, its mask a function of (seed, epoch, step, call order): see
-`fi_core.nn.dropout`."""
+`fi_core.engine.nn.dropout`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _shape(b: Any, x: Any, rate: float) -> Any:
 
 
 def _compute(b: Any, x: Any, rate: float) -> Any:
-    from fi_core import nn
+    from fi_core.engine import nn
 
     return nn.dropout(x, rate, b.ctx, b.count("dropout"))
 

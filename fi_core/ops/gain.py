@@ -32,7 +32,7 @@ def _keras(b: Any, name: str, x: Any, init: float = 0.0) -> Any:
 def _create(spec: Gain, config: Any, index: int) -> Any:
     import tensorflow as tf
 
-    from fi_core import nn
+    from fi_core.engine import nn
 
     return tf.Variable(spec.init, dtype=tf.float32, name=spec.name, aggregation=nn.TRAINABLE)
 

@@ -1,4 +1,4 @@
-"""The layer group of every site kind: one `fi_core.nn.SiteLayer` per site, seeded with
+"""The layer group of every site kind: one `fi_core.engine.nn.SiteLayer` per site, seeded with
 (workload seed, the site's index among all sites), as sites have always been."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from fi_core.ops import Group, register_group
 
 
 def _create(spec: Any, config: Any, index: int) -> Any:
-    from fi_core import nn
+    from fi_core.engine import nn
 
     return nn.SiteLayer(spec, index, seed=(config.seed, index))
 

@@ -4,7 +4,7 @@ A site is one operation with two operands and a result (the artifact's `input x 
 output`, whatever the op), in the forward pass and in each backward pass that computes the
 gradient of one of its operands. A **site kind** (`conv`, `dense`, `batched_matmul`, ...) is one
 `SiteKind` in one file of this package, registered with `register_kind`; a plugin module can
-register one the same way (`fi_core.plugins`). It declares:
+register one the same way (`fi_core.spec.plugins`). It declares:
 
 - its passes: `fwrd` and its backward passes (`Backward`: the layer-name suffix, the operand
   whose gradient it is, whether that gradient is summed over the replicas, as a variable's is);
@@ -17,10 +17,11 @@ register one the same way (`fi_core.plugins`). It declares:
   (result + op(operand' - operand)), exact for these bilinear ops. A kind whose op is not
   bilinear would recompute its result from the corrupted operand instead.
 
-The engine (`fi_core.nn.SiteLayer`, `fi_core.fault_ops`) is written against this interface
-only: it never asks which kind a site is. A **state site** (a variable between two steps, such
-as Adam's first moment) fits the same shape with one operand and no op: its "pass" is the
-step boundary, its operand the stored tensor, its result the tensor the next step reads.
+The engine (`fi_core.engine.nn.SiteLayer`, `fi_core.engine.fault_ops`) is written against this
+interface only: it never asks which kind a site is. A **state site** (a variable between two
+steps, such as Adam's first moment) fits the same shape with one operand and no op: its "pass"
+is the step boundary, its operand the stored tensor, its result the tensor the next step reads
+(docs/extending.md).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
-from fi_core.passes import FORWARD
+from fi_core.spec.passes import FORWARD
 from fi_formats import names
 
 OPERANDS = names.OPERANDS

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fi_core.ops import Op, register_op
-from fi_core.passes import FORWARD
 from fi_core.sites import Backward, Shape3, SiteKind, register_kind
+from fi_core.spec.passes import FORWARD
 
 GRAD_A, GRAD_B = "grad_a", "grad_b"
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from fi_core.ops import Op, register_op
-from fi_core.passes import FORWARD, GRAD_IN, GRAD_WT
 from fi_core.sites import Shape3, register_kind
 from fi_core.sites.kernel import KernelSite
 from fi_core.sites.kernel_kind import KernelKind
+from fi_core.spec.passes import FORWARD, GRAD_IN, GRAD_WT
 
 
 def interleave(site: KernelSite, dy: Any) -> Any:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from fi_core.passes import GRAD_IN, GRAD_WT
 from fi_core.sites import Backward, SiteKind
 from fi_core.sites.kernel import WS_EPSILON, KernelSite
+from fi_core.spec.passes import GRAD_IN, GRAD_WT
 
 
 class KernelKind(SiteKind):
@@ -26,7 +26,7 @@ class KernelKind(SiteKind):
     def variables(self, site: KernelSite, seed: tuple[int, int]) -> dict[str, Any]:
         import tensorflow as tf
 
-        from fi_core import nn
+        from fi_core.engine import nn
 
         k = site.kernel if site.kind == "conv" else 1
         fan_in, fan_out = k * k * site.cin, k * k * site.cout

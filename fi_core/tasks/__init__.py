@@ -4,7 +4,7 @@ A task says what a network's input is (its per-example shape, and the TensorFlow
 a batch of inputs and labels), what the network must output, how many classes its labels have,
 and the two per-example numbers the trace reports: the loss and the hits (the share of the
 example that was predicted right: 1 or 0 for an image, the right tokens' fraction for a
-sequence). The training loop (`fi_core.train`) sums them over the batch and never asks which
+sequence). The training loop (`fi_core.engine.train`) sums them over the batch and never asks which
 task it runs. A network names its task (`fi_core.networks.Network.task`); a new task is one file
 of this package, or of a plugin module, that calls `register_task`.
 

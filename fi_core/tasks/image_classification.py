@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from fi_core.spec.workloads import NUM_CLASSES
 from fi_core.tasks import Task, register_task
-from fi_core.workloads import NUM_CLASSES
 
 
 class ImageClassification(Task):
     name = "image_classification"
 
     def input_shape(self, config: Any) -> Any:
-        from fi_core.architecture import Shape
+        from fi_core.spec.architecture import Shape
 
         return Shape.image(config.image_size, config.channels)
 
     def output_shape(self, config: Any) -> Any:
-        from fi_core.architecture import Shape
+        from fi_core.spec.architecture import Shape
 
         return Shape.vector(self.num_classes(config))
 

@@ -13,7 +13,8 @@ MICRO = {"epochs": "3"}
 @pytest.fixture(scope="session")
 def micro_golden(tmp_path_factory) -> Path:
     """One golden run of the micro workload (seed 123), shared by every module that needs it."""
-    from fi_core import runs, workloads
+    from fi_core.replay import runs
+    from fi_core.spec import workloads
 
     out = tmp_path_factory.mktemp("golden") / "seed_123"
     runs.golden("resnet18_small", workloads.resolve("resnet18_small", MICRO), out)

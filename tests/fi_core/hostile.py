@@ -1,4 +1,4 @@
-"""Helpers of the hostile-input tests: run `fi_core.cli.main` in a fresh process and tell
+"""Helpers of the hostile-input tests: run `fi_core.commands.cli.main` in a fresh process and tell
 whether TensorFlow was ever imported (checks meant to come before it must not need it)."""
 
 from __future__ import annotations

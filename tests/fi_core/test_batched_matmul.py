@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fi_core import nn
-from fi_core.fault_ops import NO_RUN, FaultPlan, Replicas
+from fi_core.engine import nn
+from fi_core.engine.fault_ops import NO_RUN, FaultPlan, Replicas
 from fi_core.faults import rules
-from fi_core.passes import FORWARD
 from fi_core.sites import OPERANDS, kind_of
 from fi_core.sites.batched_matmul import GRAD_A, GRAD_B, MatmulSite
+from fi_core.spec.passes import FORWARD
 
 SHAPES = [((), 3, 4, 2), ((2,), 3, 4, 5), ((2, 3), 2, 3, 4)]
 """(batch dims, M, K, N): a plain matmul per example, per head, per (head, group)."""

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fi_core import cifar
-from fi_core.errors import BadInput
+from fi_core.spec.errors import BadInput
+from fi_core.store import cifar
 from tests.fi_core.hostile import NO_TF_MARKER, run_main
 
 

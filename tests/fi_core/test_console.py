@@ -13,7 +13,7 @@ import sys
 import termios
 from pathlib import Path
 
-from fi_core import tf_setup
+from fi_core.engine import tf_setup
 
 NOISE = re.compile(r"^[IWEF]\d{4} |oneDNN|absl|cpu_feature_guard|rebuild TensorFlow", re.M)
 
@@ -43,7 +43,7 @@ def test_only_error_records_of_the_start_up_output_are_kept():
 # differs between CPUs; where its output goes, and the log level set, is the project's choice.
 _WHERE_STDERR_GOES = """
 import os, sys
-from fi_core import tf_setup
+from fi_core.engine import tf_setup
 seen = []
 class Spy:
     def find_spec(self, name, path=None, target=None):

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fi_core import campaign, faults, injection, workloads
-from fi_core.errors import BadInput
+from fi_core import faults
+from fi_core.spec import campaign, injection, workloads
+from fi_core.spec.errors import BadInput
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT_CSVS = ROOT / "injections" / "artifact"

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fi_core import campaign, injection, workloads
-from fi_core.errors import BadInput
+from fi_core.spec import campaign, injection, workloads
+from fi_core.spec.errors import BadInput
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACT_CSVS = sorted((ROOT / "injections" / "artifact").glob("resnet18*/*.csv"))

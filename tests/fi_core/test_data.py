@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fi_core import data, workloads
-from fi_core.errors import BadInput
-from fi_core.progress import BatchProgress
+from fi_core.engine import data
+from fi_core.spec import workloads
+from fi_core.spec.errors import BadInput
+from fi_core.store.progress import BatchProgress
 
 
 def test_digits_split_and_normalisation():

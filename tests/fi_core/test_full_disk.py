@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from fi_core import files
+from fi_core.store import files
 from tests.fi_core.hostile import one_line
 from tests.fi_core.test_resume import write_csvs
 

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import fi_formats
-from fi_core import injection, runs, workloads
+from fi_core.replay import runs
+from fi_core.spec import injection, workloads
 
 GLB = {"RD_GLB": (16, "random_finite"), "RD_CORRECT_GLB": (16, "copy_random"),
        "N64_INPUT_GLB": (64, "copy_random"), "N64_WT_GLB": (64, "copy_random")}

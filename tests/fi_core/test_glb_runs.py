@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fi_core import campaign, faults, injection, workloads
+from fi_core import faults
+from fi_core.spec import campaign, injection, workloads
 
 SAMPLES = 20_000
 

@@ -19,9 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fi_core import cli, injection, runs, workloads
-from fi_core import golden as golden_folder
-from fi_core.errors import BadInput
+from fi_core.commands import cli
+from fi_core.replay import runs
+from fi_core.spec import injection, workloads
+from fi_core.spec.errors import BadInput
+from fi_core.store import golden as golden_folder
 from tests.fi_core.hostile import NO_TF_MARKER, one_line, run_main
 
 SMALL = {"epochs": "2"}
@@ -231,7 +233,8 @@ def test_a_damaged_checkpoint_is_refused_before_tensorflow_and_nothing_is_writte
 def test_a_checkpoint_of_another_model_is_refused(golden, tmp_path, capsys):
     """Hashes that match but a checkpoint of another shape (width 0.5): one line, nothing
     written (found when TensorFlow reads it, before any run)."""
-    from fi_core import data, files, train
+    from fi_core.engine import data, train
+    from fi_core.store import files
 
     copy = tmp_path / "golden"
     shutil.copytree(golden, copy)

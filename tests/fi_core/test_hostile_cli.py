@@ -16,8 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fi_core import cli, files, workloads
-from fi_core.errors import MAX_LINE, BadInput
+from fi_core.commands import cli
+from fi_core.spec import workloads
+from fi_core.spec.errors import MAX_LINE, BadInput
+from fi_core.store import files
 from tests.fi_core.hostile import NO_TF_MARKER, one_line, run_cli, run_main
 
 

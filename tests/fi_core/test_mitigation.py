@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fi_core import cli, data, injection, optim, runs, train, workloads
-from fi_core import golden as golden_folder
-from fi_core.golden import checkpoint_dir
+from fi_core.commands import cli
+from fi_core.engine import data, optim, train
 from fi_core.mitigation import detectors, priming, probes
 from fi_core.mitigation.detectors import Observation
 from fi_core.mitigation.guard import Instruments
 from fi_core.mitigation.presets import PRESETS, Preset
+from fi_core.replay import runs
+from fi_core.spec import injection, workloads
+from fi_core.store import golden as golden_folder
+from fi_core.store.golden import checkpoint_dir
 from tests.fi_core.hostile import NO_TF_MARKER, one_line, run_main
 
 CONFIG = workloads.resolve("resnet18_small", {"epochs": "3"})  # conftest's micro_golden

@@ -11,13 +11,14 @@ import math
 
 import pytest
 
-from fi_core import runs, workloads
+from fi_core.engine.train import StepResult
 from fi_core.mitigation.detectors import Detector, Finding, Observation
 from fi_core.mitigation.guard import Guard
 from fi_core.mitigation.presets import Preset
-from fi_core.progress import Progress
-from fi_core.trace import Trace
-from fi_core.train import StepResult
+from fi_core.replay import runs
+from fi_core.spec import workloads
+from fi_core.store.progress import Progress
+from fi_core.store.trace import Trace
 
 CONFIG = workloads.resolve("resnet18_small", {"epochs": "3"})
 SPE = CONFIG.steps_per_epoch  # 10

@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fi_core import architecture, data, injection, networks, nn, workloads
-from fi_core import model as model_module
+from fi_core import networks
+from fi_core.engine import data, nn
+from fi_core.engine import model as model_module
+from fi_core.spec import architecture, injection, workloads
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = ROOT / "reference" / "artifact" / "layers"
@@ -115,9 +117,9 @@ def test_gradients_without_a_fault_equal_tensorflow_native_gradients(preset, mon
 
 TINY = '''
 """A two-conv network and its preset: the whole of adding a workload."""
-from fi_core.builder import Builder, Tensor
+from fi_core.spec.builder import Builder, Tensor
 from fi_core.networks import Network, register
-from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+from fi_core.spec.workloads import NUM_CLASSES, WorkloadConfig
 
 
 def build(b: Builder, config: WorkloadConfig, x: Tensor) -> Tensor:

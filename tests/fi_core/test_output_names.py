@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fi_core import runs
 from fi_core.mitigation import priming
+from fi_core.replay import runs
 from tests.fi_core.hostile import NO_TF_MARKER, one_line, run_main
 
 

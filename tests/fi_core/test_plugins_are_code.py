@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fi_core import injection
+from fi_core.spec import injection
 from tests.fi_core.hostile import one_line, run_cli
 from tests.fi_core.test_resume import write_csvs
 

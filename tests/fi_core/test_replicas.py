@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fi_core import injection
+from fi_core.spec import injection
 
 SCRIPT = Path(__file__).parent / "scripts" / "emulated_vs_mirrored.py"
 

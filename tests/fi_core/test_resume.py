@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from fi_core import injection, resume, runs
+from fi_core.replay import runs
+from fi_core.spec import injection
+from fi_core.store import resume
 
 N = 10
 

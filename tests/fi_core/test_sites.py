@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fi_core import nn
-from fi_core.architecture import FORWARD, GRAD_IN, GRAD_WT, OPERANDS, Site
-from fi_core.fault_ops import NO_RUN, FaultPlan, Replicas
+from fi_core.engine import nn
+from fi_core.engine.fault_ops import NO_RUN, FaultPlan, Replicas
 from fi_core.faults import rules
+from fi_core.spec.architecture import FORWARD, GRAD_IN, GRAD_WT, OPERANDS, Site
 from tests.fi_core import reference as ref
 
 CONV_GEOMETRIES = [(3, 1, 6), (3, 2, 8), (1, 2, 8), (7, 2, 16), (3, 2, 7), (7, 2, 8), (5, 2, 8),

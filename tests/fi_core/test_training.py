@@ -13,8 +13,11 @@ import pytest
 import tensorflow as tf
 
 import fi_formats
-from fi_core import data, files, injection, nn, runs, train, workloads
-from fi_core import golden as golden_run
+from fi_core.engine import data, nn, train
+from fi_core.replay import runs
+from fi_core.spec import injection, workloads
+from fi_core.store import files
+from fi_core.store import golden as golden_run
 
 MICRO = {"epochs": "3"}
 
@@ -60,7 +63,7 @@ def test_gradients_without_a_fault_equal_tensorflow_native_gradients(monkeypatch
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
         return tape.gradient(loss, model.trainable_variables)
 
-    from fi_core import model as model_module
+    from fi_core.engine import model as model_module
 
     ours = gradients(model_module.build(config))
 

@@ -11,13 +11,15 @@ import tensorflow as tf
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from fi_core import cli, fault_ops, injection, nn, train
-from fi_core.architecture import FORWARD, GRAD_IN, OPERANDS, Site
-from fi_core.errors import BadInput
-from fi_core.fault_ops import NO_RUN, FaultPlan, Replicas
+from fi_core.commands import cli
+from fi_core.engine import fault_ops, nn, train
+from fi_core.engine.fault_ops import NO_RUN, FaultPlan, Replicas
 from fi_core.faults import patterns, rules
 from fi_core.faults.value_rules import explicit, uniform
 from fi_core.faults.value_rules.uniform import UNIFORM
+from fi_core.spec import injection
+from fi_core.spec.architecture import FORWARD, GRAD_IN, OPERANDS, Site
+from fi_core.spec.errors import BadInput
 from tests.fi_core import reference as ref
 
 SITE = Site("probe", "conv", 3, 1, 3, 4, 6, bias=False)

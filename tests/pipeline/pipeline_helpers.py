@@ -36,8 +36,8 @@ def in_process_asker(tool: str, request: dict) -> dict:
     """The same checks as `python -m <tool> check-config`, without a process per question:
     the function that command runs, its refusal turned into the line it would print."""
     if tool == "fi_core":
-        from fi_core.check import check_request
-        from fi_core.errors import BadInput as Refusal
+        from fi_core.commands.check import check_request
+        from fi_core.spec.errors import BadInput as Refusal
     else:
         from analysis.config_check import check_request
         from analysis.errors import InputError as Refusal

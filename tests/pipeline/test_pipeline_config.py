@@ -317,7 +317,8 @@ def test_snakefmt_check_passes():
 
 
 def test_ruff_is_clean_on_the_pipeline_python():
-    paths = ["workflow/scripts", "workflow/lib", "tests/pipeline", "run.py", "fi_core/check.py",
+    paths = ["workflow/scripts", "workflow/lib", "tests/pipeline", "run.py",
+             "fi_core/commands/check.py",
              "analysis/config_check.py", "analysis/sequential.py"]
     result = subprocess.run(
         [str(BIN / "ruff"), "check", *paths],

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from fi_core import data, injection, nn, replicas, tf_setup, train
+from fi_core.engine import data, nn, replicas, tf_setup, train
+from fi_core.spec import injection
 
 CORRUPTED_REPLICA = 1
 

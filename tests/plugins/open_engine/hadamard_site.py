@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fi_core.ops import Op, register_op
-from fi_core.passes import FORWARD
 from fi_core.sites import Backward, SiteKind, register_kind
+from fi_core.spec.passes import FORWARD
 
 
 @dataclass(frozen=True)

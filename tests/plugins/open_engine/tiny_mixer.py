@@ -10,7 +10,7 @@ import hadamard_site  # noqa: F401  (registers the site kind and its op)
 import reshape_op  # noqa: F401  (registers the op)
 
 from fi_core.networks import Network, register
-from fi_core.workloads import NUM_CLASSES, WorkloadConfig
+from fi_core.spec.workloads import NUM_CLASSES, WorkloadConfig
 
 
 def build(b, config, x):

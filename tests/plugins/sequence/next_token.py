@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from fi_core import workloads
-from fi_core.architecture import Shape
 from fi_core.networks import Network, register
 from fi_core.ops import Group, Op, register_group, register_op
+from fi_core.spec import workloads
+from fi_core.spec.architecture import Shape
 from fi_core.tasks import Task, register_task
 
 VOCAB, TOKENS, WIDTH = 10, 8, 8

@@ -8,12 +8,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from fi_core import files
-from fi_core.errors import BadInput
-from fi_core.injection import Injection
+from fi_core.spec.errors import BadInput
+from fi_core.spec.injection import Injection
+from fi_core.store import files
 
 GOLDEN_MARK = "workload.json"
-"""A folder holding this is a golden run (fi_core.golden.WORKLOAD_FILE)."""
+"""A folder holding this is a golden run (fi_core.store.golden.WORKLOAD_FILE)."""
 TRACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 """A trace is named after its CSV's stem (`<stem>.txt`, `<stem>.json`): a plain file name, no
 separators, spaces, control characters or leading dot, at most 128 characters."""

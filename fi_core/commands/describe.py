@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fi_core import architecture, campaign, faults, sites, workloads
+from fi_core import faults, sites
 from fi_core.mitigation import presets
-from fi_core.workloads import WorkloadConfig
+from fi_core.spec import architecture, campaign, workloads
+from fi_core.spec.workloads import WorkloadConfig
 
 FORMAT = "fi-describe/1"
 

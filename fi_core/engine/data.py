@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from fi_core import cifar
-from fi_core.workloads import LOADERS, WorkloadConfig
+from fi_core.spec.workloads import LOADERS, WorkloadConfig
+from fi_core.store import cifar
 
 ORDER, AUGMENT, DROPOUT = 1, 2, 3
 CIFAR_FOLDER = cifar.FOLDER
@@ -36,7 +36,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cifar10(data_dir: Path | None) -> tuple[np.ndarray, ...]:
-    """CIFAR-10 as float images in [0, 1] and int32 labels (`fi_core.cifar` reads the
+    """CIFAR-10 as float images in [0, 1] and int32 labels (`fi_core.store.cifar` reads the
     batches without running code from them)."""
     train_x, train_y, test_x, test_y = cifar.read(data_dir)
     return (train_x.astype(np.float32) / 255.0, train_y, test_x.astype(np.float32) / 255.0,

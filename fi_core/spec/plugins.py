@@ -27,7 +27,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from fi_core.errors import BadInput
+from fi_core.spec.errors import BadInput
 from fi_formats.oneline import collapsed
 
 ENVIRONMENT = "FI_CORE_PLUGINS"

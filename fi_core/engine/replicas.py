@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from fi_core.errors import BadInput
+from fi_core.spec.errors import BadInput
 
 KINDS = ("emulated", "mirrored", "tpu")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fi_core.errors import BadInput
+from fi_core.spec.errors import BadInput
 from fi_formats import numbers
 
 DATASETS = {"cifar10": (50_000, 10_000, 32, 3), "digits": (1_437, 360, 8, 1)}
@@ -24,7 +24,7 @@ Loader = Callable[["WorkloadConfig", Any], tuple[Any, Any, Any, Any]]
 """(config, data folder or None) -> train inputs, train labels, test inputs, test labels, as
 NumPy arrays ready for the step (normalised, in the task's dtypes)."""
 LOADERS: dict[str, Loader] = {}
-"""Datasets a plugin added; the built-in image sets are read by `fi_core.data`."""
+"""Datasets a plugin added; the built-in image sets are read by `fi_core.engine.data`."""
 
 
 def register_dataset(name: str, sizes: tuple[int, int, int, int], load: Loader) -> None:

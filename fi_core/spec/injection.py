@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from fi_core import architecture, faults, workloads
+from fi_core import faults
 from fi_core import sites as sites_module
-from fi_core.errors import BadInput
 from fi_core.faults import rules
 from fi_core.faults.patterns import Selection
-from fi_core.files import write_atomic
+from fi_core.spec import architecture, workloads
+from fi_core.spec.errors import BadInput
 from fi_formats import injection_csv, numbers
+from fi_formats.atomic import write_atomic
 from fi_formats.injection_csv import render
 from fi_formats.oneline import shown
 

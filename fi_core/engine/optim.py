@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
-from fi_core.nn import TRAINABLE
-from fi_core.workloads import WorkloadConfig
+from fi_core.engine.nn import TRAINABLE
+from fi_core.spec.workloads import WorkloadConfig
 
 
 class PolynomialDecay:

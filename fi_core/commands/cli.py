@@ -19,10 +19,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fi_core import faults, files, plugins, workloads
-from fi_core.campaign import MAX_INJECTIONS
-from fi_core.errors import BadInput, one_line
-from fi_core.workloads import DECIMAL, INTEGER
+from fi_core import faults
+from fi_core.spec import plugins, workloads
+from fi_core.spec.campaign import MAX_INJECTIONS
+from fi_core.spec.errors import BadInput, one_line
+from fi_core.spec.workloads import DECIMAL, INTEGER
+from fi_core.store import files
 from fi_formats import signals
 from fi_formats.signals import Interrupted
 
@@ -208,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from fi_core import injection
+    from fi_core.spec import injection
 
     bad = 0
     for path in args.files:
@@ -225,7 +227,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _sites(args: argparse.Namespace) -> int:
-    from fi_core import architecture
+    from fi_core.spec import architecture
 
     config = _workload(args, _overrides(args.set))
     only = not args.all_sites
@@ -239,7 +241,7 @@ def _sites(args: argparse.Namespace) -> int:
 def _describe(args: argparse.Namespace) -> int:
     import json
 
-    from fi_core.describe import describe
+    from fi_core.commands.describe import describe
 
     print(json.dumps(describe(), indent=1))
     return 0
@@ -292,7 +294,7 @@ def _request_text(source: str) -> str:
 def _check_config(args: argparse.Namespace) -> int:
     import json
 
-    from fi_core.check import check_request
+    from fi_core.commands.check import check_request
 
     source = args.request
     try:
@@ -306,7 +308,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from fi_core import campaign
+    from fi_core.spec import campaign
 
     overrides = _overrides(args.set)
     config = _workload(args, overrides)
@@ -326,7 +328,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _check_golden(args: argparse.Namespace):  # -> WorkloadConfig
-    from fi_core import golden
+    from fi_core.store import golden
 
     config = _workload(args, _overrides(args.set))
     golden.check_out(args.out)
@@ -334,8 +336,9 @@ def _check_golden(args: argparse.Namespace):  # -> WorkloadConfig
 
 
 def _check_inject(args: argparse.Namespace):  # -> (hits, WorkloadConfig, Setting | None)
-    from fi_core import golden, injection, outputs
     from fi_core.mitigation import priming
+    from fi_core.spec import injection
+    from fi_core.store import golden, outputs
 
     hits = injection.parse_all(args.files)
     config = golden.check_against_golden(hits, args.golden)
@@ -347,7 +350,7 @@ def _check_inject(args: argparse.Namespace):  # -> (hits, WorkloadConfig, Settin
 
 def _open_partial(args: argparse.Namespace, hits: list):  # -> resume.PartialRuns | None
     """The runs an earlier attempt of this job finished in `--partial-dir` (None without)."""
-    from fi_core import resume
+    from fi_core.store import resume
 
     if args.partial_dir is None:
         return None
@@ -361,8 +364,8 @@ def _open_partial(args: argparse.Namespace, hits: list):  # -> resume.PartialRun
 
 
 def _check_observe(args: argparse.Namespace):  # -> (WorkloadConfig, Setting)
-    from fi_core import golden, outputs
     from fi_core.mitigation import priming
+    from fi_core.store import golden, outputs
 
     mitigation = priming.observing(args.mitigation)
     config = golden.open_golden(args.golden).config
@@ -374,7 +377,7 @@ def _check_observe(args: argparse.Namespace):  # -> (WorkloadConfig, Setting)
 def _train(args: argparse.Namespace) -> int:
     """Check everything the user gave (inputs, outputs, the data set) before TensorFlow
     starts, then train."""
-    from fi_core import cifar, resume
+    from fi_core.store import cifar, resume
 
     hits, mitigation, partial = [], None, None
     if args.command == "golden":
@@ -389,10 +392,11 @@ def _train(args: argparse.Namespace) -> int:
             return 0
     if config.dataset == "cifar10":
         cifar.preload(args.data_dir)
-    from fi_core import tf_setup
+    from fi_core.engine import tf_setup
 
     tf_setup.start(args.verbose)
-    from fi_core import replicas, runs
+    from fi_core.engine import replicas
+    from fi_core.replay import runs
 
     strategy = replicas.make(args.strategy, config.replicas, args.tpu)
     if args.command == "golden":

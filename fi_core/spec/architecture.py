@@ -3,8 +3,8 @@
 The shape pass runs a network's one declaration (`fi_core.networks`) on `Shape`s: it yields the
 sites (every op of a site kind, in creation order), the other layers that hold variables, and the
 artifact's layer lists. CSV validation and campaign generation read operand shapes from it
-without importing TensorFlow; the TensorFlow model (`fi_core.model`) creates its variables from
-the same pass, so the two cannot disagree.
+without importing TensorFlow; the TensorFlow model (`fi_core.engine.model`) creates its variables
+from the same pass, so the two cannot disagree.
 
 Operand shapes and layouts are the site kinds' (`fi_core.sites`, one file per kind).
 """
@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, ClassVar
 
-from fi_core.builder import Builder
-from fi_core.passes import FORWARD as FORWARD  # re-exported: the passes' names
-from fi_core.passes import GRAD_IN as GRAD_IN
-from fi_core.passes import GRAD_WT as GRAD_WT
 from fi_core.sites import SiteSpec, kind_of
 from fi_core.sites import split_layer_name as split_layer_name
 from fi_core.sites.kernel import KernelSite
-from fi_core.workloads import WorkloadConfig
+from fi_core.spec.builder import Builder
+from fi_core.spec.passes import FORWARD as FORWARD  # re-exported: the passes' names
+from fi_core.spec.passes import GRAD_IN as GRAD_IN
+from fi_core.spec.passes import GRAD_WT as GRAD_WT
+from fi_core.spec.workloads import WorkloadConfig
 from fi_formats.names import BACKWARD_LAYER
 from fi_formats.names import OPERANDS as OPERANDS  # re-exported: the operand slots
 from fi_formats.names import STAGES as STAGES

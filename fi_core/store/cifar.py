@@ -11,7 +11,7 @@ protocol 2). Anything else is one line, `<file>: data_dir: <reason>`, and nothin
 result is then checked: images N x 3072 uint8, N labels in [0, 10).
 
 No TensorFlow here: the CLI reads the batches before TensorFlow starts (`preload`), and
-`fi_core.data` takes them from there.
+`fi_core.engine.data` takes them from there.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from fi_core import files
-from fi_core.errors import BadInput
-from fi_core.workloads import DATASETS, NUM_CLASSES
+from fi_core.spec.errors import BadInput
+from fi_core.spec.workloads import DATASETS, NUM_CLASSES
+from fi_core.store import files
 
 FOLDER = "cifar-10-batches-py"
 TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))

@@ -12,11 +12,12 @@ from typing import Any
 
 import tensorflow as tf
 
-from fi_core import architecture, ops
-from fi_core.builder import Builder
+from fi_core import ops
+from fi_core.engine.nn import StepContext
 from fi_core.networks import network_of
-from fi_core.nn import StepContext
-from fi_core.workloads import WorkloadConfig
+from fi_core.spec import architecture
+from fi_core.spec.builder import Builder
+from fi_core.spec.workloads import WorkloadConfig
 
 
 class Model(tf.Module):
@@ -40,7 +41,7 @@ class Model(tf.Module):
 
 
 class TFBuilder(Builder):
-    """Runs a declaration on tensors with a model's layers (see `fi_core.builder`)."""
+    """Runs a declaration on tensors with a model's layers (see `fi_core.spec.builder`)."""
 
     part = "compute"
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import fi_core
-from fi_core import files, golden, outputs
-from fi_core.errors import BadInput
-from fi_core.injection import Injection
+from fi_core.spec.errors import BadInput
+from fi_core.spec.injection import Injection
+from fi_core.store import files, golden, outputs
 
 ATTEMPT = ".attempt.json"  # hidden: no trace name starts with a dot (attempt.csv is a CSV)
 MAX_TRACE_BYTES = 2**30

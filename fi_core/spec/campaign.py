@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fi_core import architecture, faults, injection, sites
-from fi_core.errors import BadInput
+from fi_core import faults, sites
 from fi_core.faults import rules
 from fi_core.faults.value_rules import explicit, uniform
-from fi_core.workloads import WorkloadConfig
+from fi_core.spec import architecture, injection
+from fi_core.spec.errors import BadInput
+from fi_core.spec.workloads import WorkloadConfig
 from fi_formats import names
 
 ID_WIDTH = 5
@@ -29,7 +30,8 @@ MAX_INJECTIONS = 10**7
 """`--n` at most: ten million CSVs is already more files than a folder should hold."""
 PREFIX = names.FILE_PREFIX
 """CSV names are `<prefix><index>.csv` inside `--out`: no `/`, no dots, nothing to escape
-(`fi_formats.names`; a pipeline campaign's id prefix is stricter, `fi_core.check.PREFIX`)."""
+(`fi_formats.names`; a pipeline campaign's id prefix is stricter:
+`fi_core.commands.check.PREFIX`)."""
 SEED_HIGH = 2**63
 
 

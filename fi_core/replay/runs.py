@@ -18,16 +18,19 @@ from typing import Protocol
 
 import tensorflow as tf
 
-from fi_core import data, files, injection, outputs, rejoin, train
-from fi_core import golden as golden_folder
-from fi_core.golden import INITIAL, WORKLOAD_FILE, check_against_golden, checkpoint_dir
-from fi_core.injection import Injection
+from fi_core.engine import data, train
+from fi_core.engine.train import StepResult, Trainer
 from fi_core.mitigation.guard import Guard, Instruments
 from fi_core.mitigation.priming import Setting
-from fi_core.progress import BatchProgress, Progress
-from fi_core.trace import Trace, json_safe
-from fi_core.train import StepResult, Trainer
-from fi_core.workloads import WorkloadConfig
+from fi_core.replay import rejoin
+from fi_core.spec import injection
+from fi_core.spec.injection import Injection
+from fi_core.spec.workloads import WorkloadConfig
+from fi_core.store import files, outputs
+from fi_core.store import golden as golden_folder
+from fi_core.store.golden import INITIAL, WORKLOAD_FILE, check_against_golden, checkpoint_dir
+from fi_core.store.progress import BatchProgress, Progress
+from fi_core.store.trace import Trace, json_safe
 
 FINISHED, NONFINITE, REJOINED = "finished", "non-finite", "rejoined the golden run"
 """How a run ended: its last epoch, a non-finite train or test loss, or the golden state."""

@@ -14,10 +14,10 @@ from typing import Any
 
 import tensorflow as tf
 
-from fi_core import fault_ops
-from fi_core.fault_ops import FaultPlan, Replicas
-from fi_core.passes import FORWARD
+from fi_core.engine import fault_ops
+from fi_core.engine.fault_ops import FaultPlan, Replicas
 from fi_core.sites import SiteSpec, kind_of
+from fi_core.spec.passes import FORWARD
 
 TRAINABLE = tf.VariableAggregation.ONLY_FIRST_REPLICA
 """Every replica applies the same all-reduced update; under a strategy the first one's wins."""

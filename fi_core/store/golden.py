@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fi_core import files, workloads
-from fi_core.errors import BadInput
-from fi_core.injection import Injection
-from fi_core.workloads import WorkloadConfig
+from fi_core.spec import workloads
+from fi_core.spec.errors import BadInput
+from fi_core.spec.injection import Injection
+from fi_core.spec.workloads import WorkloadConfig
+from fi_core.store import files
 
 WORKLOAD_FILE = "workload.json"
 TRACE_JSON, TRACE_TEXT = "trace.json", "trace.txt"

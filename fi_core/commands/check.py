@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fi_core import architecture, campaign, faults, injection, plugins, sites, workloads
-from fi_core.errors import BadInput
+from fi_core import faults, sites
+from fi_core.spec import architecture, campaign, injection, plugins, workloads
+from fi_core.spec.errors import BadInput
 from fi_formats import names
 
 FORMAT = "fi-check/1"

@@ -18,13 +18,15 @@ from typing import Protocol
 import numpy as np
 import tensorflow as tf
 
-from fi_core import architecture, data, fault_ops, files, model, nn, optim, tf_setup
-from fi_core.errors import BadInput
-from fi_core.fault_ops import FaultPlan, Replicas
+from fi_core.engine import data, fault_ops, model, nn, optim, tf_setup
+from fi_core.engine.fault_ops import FaultPlan, Replicas
 from fi_core.faults import rules
-from fi_core.injection import Injection
+from fi_core.spec import architecture
+from fi_core.spec.errors import BadInput
+from fi_core.spec.injection import Injection
+from fi_core.spec.workloads import WorkloadConfig
+from fi_core.store import files
 from fi_core.tasks import task_of
-from fi_core.workloads import WorkloadConfig
 
 CHECKPOINT_PREFIX = "ckpt"
 META = "meta.json"

@@ -19,9 +19,9 @@ import numpy as np
 
 import fi_core
 import fi_formats
-from fi_core.files import write_all_or_none
+from fi_core.spec.workloads import WorkloadConfig
+from fi_core.store.files import write_all_or_none
 from fi_core.tasks import task_of
-from fi_core.workloads import WorkloadConfig
 from fi_formats import trace_text as text
 
 FORMAT = fi_formats.TRACE_FORMAT

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from fi_core.errors import BadInput
+from fi_core.spec.errors import BadInput
 
 # The atomic writes and the deferred signals are shared with the analysis; re-exported here.
 from fi_formats.atomic import replace_dir, write_all_or_none, write_atomic  # noqa: F401

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fi_core import golden as golden_folder
-from fi_core.golden import checkpoint_dir
-from fi_core.trace import Trace
-from fi_core.train import Trainer
+from fi_core.engine.train import Trainer
+from fi_core.store import golden as golden_folder
+from fi_core.store.golden import checkpoint_dir
+from fi_core.store.trace import Trace
 
 MODES = ("injection-epoch", "every-epoch", "off")
 """When a run is compared with the golden state: after its injection epoch, after every epoch,

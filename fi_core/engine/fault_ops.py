@@ -33,8 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from fi_core.faults import rules
-from fi_core.passes import FORWARD
 from fi_core.sites import OPERANDS, Backward, SiteKind, SiteSpec
+from fi_core.spec.passes import FORWARD
 
 
 class FaultTensors(NamedTuple):
