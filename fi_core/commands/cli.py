@@ -25,7 +25,7 @@ from fi_core.spec.campaign import MAX_INJECTIONS
 from fi_core.spec.errors import BadInput, one_line
 from fi_core.spec.workloads import DECIMAL, INTEGER
 from fi_core.store import files
-from fi_formats import signals
+from fi_formats import names, signals
 from fi_formats.signals import Interrupted
 
 DEBUG_ENV = "FI_CORE_DEBUG"
@@ -193,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
     sites = commands.add_parser("sites", parents=common,
                                 help="a workload's injectable layers, one per line")
     _add_workload(sites)
-    sites.add_argument("--stage", default="fwrd_inject", choices=("fwrd_inject", "bkwd_inject"))
+    sites.add_argument("--stage", default=names.FORWARD_STAGE, choices=tuple(names.STAGES))
     sites.add_argument("--all-sites", action="store_true",
                        help="also the sites outside the artifact's lists (e.g. the classifier)")
 
@@ -231,10 +231,10 @@ def _sites(args: argparse.Namespace) -> int:
 
     config = _workload(args, _overrides(args.set))
     only = not args.all_sites
-    names = (architecture.forward_layers(config, artifact_only=only)
-             if args.stage == "fwrd_inject"
-             else architecture.backward_layers(config, artifact_only=only))
-    print("\n".join(names))
+    layers = (architecture.forward_layers(config, artifact_only=only)
+              if args.stage == names.FORWARD_STAGE
+              else architecture.backward_layers(config, artifact_only=only))
+    print("\n".join(layers))
     return 0
 
 

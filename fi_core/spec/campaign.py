@@ -42,7 +42,7 @@ class CampaignSpec:
     workload: str
     config: WorkloadConfig
     overrides: Mapping[str, str]
-    stages: Sequence[str] = ("fwrd_inject", "bkwd_inject")
+    stages: Sequence[str] = tuple(names.STAGES)
     fmodels: Sequence[str] = faults.ARTIFACT_NAMES
     layers: Sequence[str] = ()
     backward_ops: Sequence[str] = (architecture.GRAD_IN,)
@@ -54,15 +54,15 @@ class CampaignSpec:
 def candidate_layers(spec: CampaignSpec, stage: str) -> list[str]:
     """The layers a stage draws from, in the artifact's order."""
     only = not spec.all_sites
-    if stage == "fwrd_inject":
-        names = architecture.forward_layers(spec.config, artifact_only=only)
+    if stage == names.FORWARD_STAGE:
+        layers = architecture.forward_layers(spec.config, artifact_only=only)
     else:
-        names = [name for name in architecture.backward_layers(spec.config, artifact_only=only)
-                 if architecture.split_layer_name(name)[1] in spec.backward_ops]
+        layers = [name for name in architecture.backward_layers(spec.config, artifact_only=only)
+                  if architecture.split_layer_name(name)[1] in spec.backward_ops]
     if spec.layers:
-        names = [n for n in names
-                 if n in spec.layers or architecture.split_layer_name(n)[0] in spec.layers]
-    return names
+        layers = [n for n in layers
+                  if n in spec.layers or architecture.split_layer_name(n)[0] in spec.layers]
+    return layers
 
 
 def check(spec: CampaignSpec) -> None:

@@ -28,7 +28,7 @@ from fi_core.faults import rules
 from fi_core.faults.patterns import Selection
 from fi_core.spec import architecture, workloads
 from fi_core.spec.errors import BadInput
-from fi_formats import injection_csv, numbers
+from fi_formats import injection_csv, names, numbers
 from fi_formats.atomic import write_atomic
 from fi_formats.injection_csv import render
 from fi_formats.oneline import shown
@@ -303,7 +303,7 @@ def parse(path: str | Path) -> Injection:
     layer = _one(source, rows, "target_layer")
     sites = architecture.site_by_name(config)
     base, pass_ = architecture.split_layer_name(layer, sites)
-    forward_stage = stage == "fwrd_inject"
+    forward_stage = stage == names.FORWARD_STAGE
     if base not in sites or (pass_ == architecture.FORWARD) != forward_stage:
         raise BadInput(source, "target_layer", f"{shown(layer)!r} is not a {stage} site of "
                                                f"{name}")
