@@ -10,7 +10,7 @@ import sys
 NO_TF_MARKER = "[tensorflow was not imported]"
 _SCRIPT = (
     "import sys\n"
-    "from fi_core import cli\n"
+    "from fi_core.commands import cli\n"
     "code = cli.main(sys.argv[1:])\n"
     "if 'tensorflow' not in sys.modules:\n"
     f"    print({NO_TF_MARKER!r})\n"

@@ -202,7 +202,7 @@ def test_a_closed_stdout_is_no_traceback():
 
 def test_an_unexpected_error_is_one_line_and_exit_1(tmp_path):
     (tmp_path / "breaks_sites.py").write_text(
-        "from fi_core import architecture\n"
+        "from fi_core.spec import architecture\n"
         "def broken(*args, **kwargs):\n"
         "    raise ZeroDivisionError('a bug\\nover two lines')\n"
         "architecture.forward_layers = broken\n")
