@@ -8,11 +8,11 @@ own network) registers itself the same way when it is imported as a plugin (`fi_
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from fi_core.spec.discovery import import_modules
 
 if TYPE_CHECKING:
     from fi_core.spec.builder import Builder, Tensor
@@ -71,7 +71,6 @@ class Network:
 
 _NETWORKS: dict[str, Network] = {}
 _PRESETS: dict[str, WorkloadConfig] = {}
-_discovered = False
 
 
 def register(network: Network, presets: Mapping[str, WorkloadConfig]) -> None:
@@ -87,13 +86,7 @@ def register(network: Network, presets: Mapping[str, WorkloadConfig]) -> None:
 
 
 def _discover() -> None:
-    """Import every module of this package once (each registers itself)."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    for module in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{module.name}")
+    import_modules(__name__, __path__)
 
 
 def networks() -> Mapping[str, Network]:

@@ -16,11 +16,11 @@ variables; `compute` then finds them with `b.layer(group, name)`.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from fi_core.spec.discovery import import_modules
 
 Part = Callable[..., Any]
 """(builder, *args, **kwargs) -> the op's result in that builder's pass."""
@@ -58,7 +58,6 @@ class Group:
 
 _OPS: dict[str, Op] = {}
 _GROUPS: dict[str, Group] = {}
-_discovered = False
 
 
 def register_op(op: Op) -> Op:
@@ -78,15 +77,10 @@ def register_group(group: Group) -> Group:
 
 
 def _discover() -> None:
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        for module in pkgutil.iter_modules(__path__):
-            if not module.name.startswith("_"):  # private helpers (Keras layers) load lazily
-                importlib.import_module(f"{__name__}.{module.name}")
-        from fi_core.sites import kinds
+    import_modules(__name__, __path__)  # not `_keras_layers`: the Keras twins import it
+    from fi_core.sites import kinds
 
-        kinds()  # site kinds register their builder ops (conv, dense, ...) as they load
+    kinds()  # site kinds register their builder ops (conv, dense, ...) as they load
 
 
 def ops() -> Mapping[str, Op]:

@@ -26,13 +26,12 @@ is the step boundary, its operand the stored tensor, its result the tensor the n
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from fi_core.spec.discovery import import_modules
 from fi_core.spec.passes import FORWARD
 from fi_formats import names
 
@@ -130,7 +129,6 @@ class SiteKind(ABC):
 
 
 _KINDS: dict[str, SiteKind] = {}
-_discovered = False
 
 
 def register_kind(kind: SiteKind) -> SiteKind:
@@ -150,12 +148,7 @@ def register_kind(kind: SiteKind) -> SiteKind:
 
 
 def _discover() -> None:
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        for module in pkgutil.iter_modules(__path__):
-            if not module.name.startswith("_"):
-                importlib.import_module(f"{__name__}.{module.name}")
+    import_modules(__name__, __path__)
 
 
 def kinds() -> Mapping[str, SiteKind]:

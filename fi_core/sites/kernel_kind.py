@@ -28,9 +28,9 @@ class KernelKind(SiteKind):
 
         from fi_core.engine import nn
 
-        k = site.kernel if site.kind == "conv" else 1
-        fan_in, fan_out = k * k * site.cin, k * k * site.cout
         shape = site.kernel_shape
+        receptive = math.prod(shape[:-2])  # k x k for a conv, 1 for a dense
+        fan_in, fan_out = receptive * site.cin, receptive * site.cout
         initial = (nn.fan_in_normal(shape, fan_in, seed) if site.init == "fan_in_normal"
                    else nn.glorot_normal(shape, fan_in, fan_out, seed))
         made = {"kernel": tf.Variable(initial, name="kernel", aggregation=nn.TRAINABLE)}

@@ -134,7 +134,7 @@ def layout(config: WorkloadConfig) -> Layout:
         raise ValueError(f"network {config.network!r} gives {logits}, not "
                          f"{task.output_shape(config)} ({task.name})")
     groups = {name: tuple(specs) for name, specs in builder.records.items()}
-    return Layout(groups, dict(builder.__dict__.get("_counts", {})), logits)
+    return Layout(groups, builder.counted, logits)
 
 
 def sites_of(config: WorkloadConfig) -> tuple[SiteSpec, ...]:

@@ -49,3 +49,8 @@ class Builder(ABC):
         index = counts.get(what, 0)
         counts[what] = index + 1
         return index
+
+    @property
+    def counted(self) -> dict[str, int]:
+        """Everything `count` counted in this pass, by name."""
+        return dict(self.__dict__.get("_counts", {}))

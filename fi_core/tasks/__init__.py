@@ -14,11 +14,11 @@ compute import TensorFlow inside.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
+
+from fi_core.spec.discovery import import_modules
 
 
 class Task(ABC):
@@ -52,7 +52,6 @@ class Task(ABC):
 
 
 _TASKS: dict[str, Task] = {}
-_discovered = False
 
 
 def register_task(task: Task) -> Task:
@@ -63,12 +62,7 @@ def register_task(task: Task) -> Task:
 
 
 def tasks() -> Mapping[str, Task]:
-    global _discovered
-    if not _discovered:
-        _discovered = True
-        for module in pkgutil.iter_modules(__path__):
-            if not module.name.startswith("_"):
-                importlib.import_module(f"{__name__}.{module.name}")
+    import_modules(__name__, __path__)
     return _TASKS
 
 

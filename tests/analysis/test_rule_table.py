@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -28,37 +28,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "analysis.md").read_text()
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
 SPIKE = "LossSpike"
-PLUGIN = '''
-"""A rule in one file: a run whose training loss rose to FACTOR x the golden run's."""
-import numpy as np
-
-from analysis.rules import Feature, Rule, Threshold, register_rule
-
-
-def peak_ratio(trace, golden):
-    """Largest step loss / the golden run's at the same global step, from the injection on."""
-    if golden is None or golden.curves is None or trace.curves is None or not trace.injection:
-        return None
-    spe, g, r = golden.steps_per_epoch, golden.curves, trace.curves
-    g_steps = g.step_epoch.astype(np.int64) * spe + g.step_step
-    r_steps = r.step_epoch.astype(np.int64) * spe + r.step_step
-    keep = (r_steps >= trace.injection.epoch * spe + trace.injection.step) & np.isfinite(
-        r.step_loss)
-    at = np.searchsorted(g_steps, r_steps[keep])
-    ratio = r.step_loss[keep] / g.step_loss[at]
-    return float(ratio.max()) if ratio.size else None
-
-
-FACTOR = Threshold("loss_spike_factor", float, 1.5,
-                   "LossSpike: a step loss >= this x the golden run's (default 1.5)",
-                   low=1.0, high=1e6, meaning="LossSpike: step loss >= X x the golden's")
-PEAK = Feature("peak_loss_ratio", dtype="float64", compute=peak_ratio,
-               description="largest step loss / golden step loss after the injection")
-register_rule(Rule("LossSpike", 4.5, "a finite run whose step loss rose to "
-                   "--loss-spike-factor x the golden run's",
-                   lambda f, t: ~f.nonfinite & (f.peak_loss_ratio >= t.loss_spike_factor),
-                   precedence=55, features=(PEAK,), thresholds=(FACTOR,)))
-'''
+PLUGIN = ROOT / "tests" / "plugins" / "open_engine" / "loss_spike_rule.py"
+"""The rule in one file (also the example of docs/extending.md and of the pipeline's test): a
+run whose training loss rose to --loss-spike-factor x the golden run's."""
 
 
 @pytest.fixture
@@ -67,7 +39,7 @@ def plugin(tmp_path, monkeypatch) -> str:
     plugins loaded and sys.modules are put back after the test."""
     folder = tmp_path / "plugin_src"
     folder.mkdir()
-    (folder / "loss_spike_rule.py").write_text(textwrap.dedent(PLUGIN))
+    shutil.copy(PLUGIN, folder / "loss_spike_rule.py")
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), str(ROOT)]))
     table, loaded = registry.snapshot(), plugins.loaded()
