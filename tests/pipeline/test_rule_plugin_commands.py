@@ -4,8 +4,8 @@ threshold is a key, and every fi-analysis job gets `--plugin` and the threshold'
 from __future__ import annotations
 
 import copy
+import shutil
 import sys
-import textwrap
 
 import pytest
 import yaml
@@ -22,7 +22,7 @@ BASE = yaml.safe_load(DEFAULT_CONFIG.read_text())
 
 @pytest.fixture
 def plugin(tmp_path, monkeypatch) -> str:
-    (tmp_path / "loss_spike_rule.py").write_text(textwrap.dedent(PLUGIN))
+    shutil.copy(PLUGIN, tmp_path / "loss_spike_rule.py")
     monkeypatch.syspath_prepend(str(tmp_path))
     table, loaded = registry.snapshot(), plugins.loaded()
     yield "loss_spike_rule"
