@@ -168,6 +168,18 @@ def parser() -> argparse.ArgumentParser:
                              "or never")
     inject.add_argument("--no-early-exit", dest="early_exit", action="store_const",
                         const="off", help="the same as --early-exit off")
+    stopping = inject.add_mutually_exclusive_group()
+    stopping.add_argument("--horizon", type=integer, default=None, metavar="H",
+                          help="stop every run H epoch ends after its fault (the injection "
+                               "epoch's own end is the first), save its state in --state-dir "
+                               "and its features in <id>.horizon.json")
+    stopping.add_argument("--features-at", type=integer, default=None, metavar="H",
+                          help="record the features at that horizon, and train on to the end")
+    stopping.add_argument("--continue-from", type=Path, default=None, metavar="DIR",
+                          help="continue these CSVs' runs, stopped by --horizon, from their "
+                               "states saved in DIR, to the end")
+    inject.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
+                        help="where --horizon saves the runs' states")
     _add_mitigation(inject)
     inject.add_argument("--mitigation-mode", default="active", choices=("active", "observe"),
                         help="active (default): the preset recovers; observe: it only records")
@@ -363,6 +375,45 @@ def _open_partial(args: argparse.Namespace, hits: list):  # -> resume.PartialRun
     return resume.open_partial(args.partial_dir, hits, golden_dir=args.golden, options=options)
 
 
+def _horizon_options(args: argparse.Namespace) -> dict:
+    """What a stopped run's continuation must share with it, besides the CSV and golden run."""
+    return {"early_exit": args.early_exit, "strategy": args.strategy,
+            "data_dir": None if args.data_dir is None else str(args.data_dir)}
+
+
+def _check_horizon(args: argparse.Namespace, hits: list):  # -> (Plan | None, [SavedRun])
+    """`--horizon`, `--features-at` and `--continue-from`, checked before TensorFlow starts."""
+    from fi_core.spec.errors import BadInput
+    from fi_core.store import horizon, outputs
+
+    given = next((option for option, value in (("--horizon", args.horizon),
+                                               ("--features-at", args.features_at),
+                                               ("--continue-from", args.continue_from))
+                  if value is not None), None)
+    if given is None:
+        if args.state_dir is not None:
+            raise BadInput("--state-dir", "value", "is for --horizon only")
+        return None, []
+    if args.mitigation != "none":
+        raise BadInput(given, "--mitigation", "a preset's detectors keep a state of their own "
+                                              "that a horizon does not save: run mitigation "
+                                              "campaigns without a horizon")
+    if args.partial_dir is not None:
+        raise BadInput(given, "--partial-dir", "not with a horizon (its runs are short: a "
+                                               "failed job trains them again)")
+    if (args.horizon is None) != (args.state_dir is None):
+        raise BadInput("--state-dir", "value", "--horizon and --state-dir go together")
+    if args.continue_from is not None:
+        saved = [horizon.open_saved(args.continue_from, hit, args.golden, _horizon_options(args))
+                 for hit in hits]
+        return None, saved
+    if args.state_dir is not None:
+        outputs.check_trace_dir(args.golden, args.state_dir, "--state-dir")
+    epochs = horizon.check_horizon(
+        args.horizon if args.horizon is not None else args.features_at, given)
+    return horizon.Plan(epochs, args.state_dir, _horizon_options(args)), []
+
+
 def _check_observe(args: argparse.Namespace):  # -> (WorkloadConfig, Setting)
     from fi_core.mitigation import priming
     from fi_core.store import golden, outputs
@@ -379,13 +430,14 @@ def _train(args: argparse.Namespace) -> int:
     starts, then train."""
     from fi_core.store import cifar, resume
 
-    hits, mitigation, partial = [], None, None
+    hits, mitigation, partial, plan, saved = [], None, None, None, []
     if args.command == "golden":
         config = _check_golden(args)
     elif args.command == "observe":
         config, mitigation = _check_observe(args)
     else:
         hits, config, mitigation = _check_inject(args)
+        plan, saved = _check_horizon(args, hits)
         partial = _open_partial(args, hits)
         if partial is not None and not partial.todo:  # an earlier attempt finished them all
             resume.finish(partial, hits, args.out_dir)
@@ -403,11 +455,17 @@ def _train(args: argparse.Namespace) -> int:
         runs.golden(args.workload, config, args.out, args.data_dir, strategy)
     elif args.command == "observe":
         runs.observe(args.golden, mitigation, args.out_dir, args.data_dir, strategy)
+    elif saved:
+        from fi_core.replay import continued
+
+        continued.continue_runs(saved, config, args.golden, args.out_dir, args.data_dir,
+                                strategy, early_exit=args.early_exit)
     else:
         step = args.injection_step or ("traced" if args.strategy == "tpu" else "auto")
         todo, out_dir = (partial.todo, partial.folder) if partial else (hits, args.out_dir)
         runs.replay(list(todo), config, args.golden, out_dir, args.data_dir, strategy,
-                    injection_step=step, early_exit=args.early_exit, mitigation=mitigation)
+                    injection_step=step, early_exit=args.early_exit, mitigation=mitigation,
+                    horizon=plan)
         if partial is not None:
             resume.finish(partial, hits, args.out_dir)
     return 0

@@ -101,17 +101,27 @@ class GoldenRun:
                 variable.assign(value)
         return checkpoint_dir(self.dir, epoch)
 
-    def matches(self, trainer: Trainer, epoch: int) -> bool:
-        """Whether the trainer's state equals the golden state after `epoch`, bit for bit."""
-        variables = trainer.state_variables
-        if epoch not in self._states:  # read it without losing the run's own state
+    def state(self, trainer: Trainer, epoch: int) -> list[np.ndarray]:
+        """The golden state after `epoch`, read without changing the trainer's own state."""
+        if epoch not in self._states:
+            variables = trainer.state_variables
             own = [v.numpy() for v in variables]
             self._read(trainer, epoch)
             for variable, value in zip(variables, own, strict=True):
                 variable.assign(value)
-        golden = self._states[epoch]
+        return self._states[epoch]
+
+    def matches(self, trainer: Trainer, epoch: int) -> bool:
+        """Whether the trainer's state equals the golden state after `epoch`, bit for bit."""
+        golden = self.state(trainer, epoch)
         return all(v.numpy().tobytes() == g.tobytes()
-                   for v, g in zip(variables, golden, strict=True))
+                   for v, g in zip(trainer.state_variables, golden, strict=True))
+
+    def epoch_row(self, epoch: int) -> dict | None:
+        """The golden trace's entry for `epoch` (None without a golden trace or that epoch)."""
+        if self._trace is None:
+            return None
+        return next((row for row in self._trace[1]["epochs"] if row["epoch"] == epoch), None)
 
     def tail(self, epoch: int) -> GoldenTail:
         """The golden trace after `epoch`: text lines of later epochs, their steps and epochs."""

@@ -22,12 +22,13 @@ from fi_core.engine import data, train
 from fi_core.engine.train import StepResult, Trainer
 from fi_core.mitigation.guard import Guard, Instruments
 from fi_core.mitigation.priming import Setting
-from fi_core.replay import rejoin
+from fi_core.replay import horizon_features, rejoin
 from fi_core.spec import injection
 from fi_core.spec.injection import Injection
 from fi_core.spec.workloads import WorkloadConfig
 from fi_core.store import files, outputs
 from fi_core.store import golden as golden_folder
+from fi_core.store import horizon as horizon_files
 from fi_core.store.golden import INITIAL, WORKLOAD_FILE, check_against_golden, checkpoint_dir
 from fi_core.store.progress import BatchProgress, Progress
 from fi_core.store.trace import Trace, json_safe
@@ -50,12 +51,13 @@ def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progres
                  start_epoch: int, fault: Injection | None = None,
                  after_epoch: Callable[[int], None] | None = None,
                  rejoined: Callable[[int], bool] | None = None,
-                 hook: Hook | None = None) -> str:
+                 hook: Hook | None = None, stop_after: int | None = None) -> str:
     """Train epochs `start_epoch..` and say how the run ended. As in the artifact, training
     stops at a non-finite train loss (after that step) or a non-finite test loss (after that
     epoch's evaluation). `rejoined(epoch)` says, after an epoch, whether the run is back in the
     golden state (then it stops: the rest is the golden run's). `hook` may send training back to
-    an earlier step; the fault is transient: a re-executed injection step is not hit again."""
+    an earlier step; the fault is transient: a re-executed injection step is not hit again.
+    `stop_after`: the epoch after which a run that goes on is stopped (its horizon)."""
     spe = config.steps_per_epoch
     position, end = start_epoch * spe, config.epochs * spe
     pending = fault
@@ -99,6 +101,8 @@ def train_epochs(trainer: Trainer, config: WorkloadConfig, trace: Trace, progres
             progress.message(f"state bit-identical to the golden run after epoch {epoch}: "
                              "the rest is the golden run's")
             return REJOINED
+        if stop_after is not None and epoch == stop_after and epoch + 1 < config.epochs:
+            return horizon_files.STOPPED
     return FINISHED
 
 
@@ -202,14 +206,16 @@ def inject(csv_paths: Sequence[Path], golden_dir: Path, out_dir: Path,
 def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, out_dir: Path,
            data_dir: Path | None = None, strategy: tf.distribute.Strategy | None = None,
            injection_step: str = "auto", early_exit: str = "injection-epoch",
-           mitigation: Setting | None = None) -> list[Path]:
+           mitigation: Setting | None = None,
+           horizon: horizon_files.Plan | None = None) -> list[Path]:
     """`inject` for CSVs already parsed and checked against the golden run (`config`).
 
     `injection_step`: "eager", "traced" or "auto" (see `train.INJECTION_STEPS`; auto traces a
     pass when this batch has enough CSVs of it to repay the tracing). `early_exit`: when a run
     whose state is bit-identical to the golden run's stops, its trace ending with the golden
     run's (`rejoin.MODES`). `mitigation`: a preset's detectors and recovery in every run (None:
-    the plain training step, exactly as without)."""
+    the plain training step, exactly as without). `horizon`: record each run's features at its
+    horizon, and with a state folder stop it there (`fi_core.store.horizon`)."""
     if early_exit not in rejoin.MODES:
         raise ValueError(f"early_exit {early_exit!r} is not one of {rejoin.MODES}")
     instruments = (Instruments(mitigation.preset, config.optimizer, mitigation.mode)
@@ -224,7 +230,7 @@ def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, 
     try:
         for hit in hits:
             written.append(_replay_one(trainer, hit, out_dir, checkpoint_hash, golden_run,
-                                       early_exit, batch, mitigation))
+                                       early_exit, batch, mitigation, horizon))
     finally:
         batch.close()
     return written
@@ -232,7 +238,8 @@ def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, 
 
 def _replay_one(trainer: Trainer, hit: Injection, out_dir: Path,
                 checkpoint_hash: Callable[[Path], str], golden_run: rejoin.GoldenRun,
-                early_exit: str, batch: BatchProgress, mitigation: Setting | None) -> Path:
+                early_exit: str, batch: BatchProgress, mitigation: Setting | None,
+                horizon: horizon_files.Plan | None = None) -> Path:
     # Verified before TensorFlow reads it (hashed once per process, before TensorFlow started),
     # then kept in memory for the other CSVs of the batch.
     folder = golden_run.restore(trainer, hit.epoch - 1)
@@ -244,21 +251,47 @@ def _replay_one(trainer: Trainer, hit: Injection, out_dir: Path,
     trace.inject_header(hit.epoch, hit.step)
     trace.loaded(folder, checkpoint_hash(folder), hit.epoch)
 
+    observer = (horizon_features.Observer(horizon, hit, trainer, trace, golden_run)
+                if horizon is not None else None)
+    steps = (hit.config.epochs - hit.epoch) * hit.config.steps_per_epoch
+    progress = batch.run(f"[{hit.label}]", steps)
+    if guard is not None:
+        guard.begin(hit.epoch * hit.config.steps_per_epoch)
+    try:
+        ending = train_epochs(
+            trainer, hit.config, trace, progress, hit.epoch, fault=hit,
+            rejoined=rejoin_check(early_exit, hit, trainer, golden_run), hook=guard,
+            after_epoch=observer.after_epoch if observer is not None else None,
+            stop_after=observer.stop_after if observer is not None else None)
+    finally:
+        progress.close()
+    if ending == horizon_files.STOPPED:
+        assert observer is not None
+        written = observer.stop(out_dir)
+    else:
+        written = finish_trace(trace, hit, out_dir, ending, golden_run, guard)
+        if observer is not None:
+            observer.write(out_dir, ending)
+    batch.finished(f"[{hit.label}]", ending)
+    return written
+
+
+def rejoin_check(early_exit: str, hit: Injection, trainer: Trainer,
+                 golden_run: rejoin.GoldenRun) -> Callable[[int], bool]:
+    """`train_epochs`' question after an epoch: is this run back in the golden state?"""
+
     def rejoined(epoch: int) -> bool:
         checked = early_exit == "every-epoch" or (early_exit == "injection-epoch"
                                                   and epoch == hit.epoch)
         return (checked and golden_run.usable_at(epoch, hit.config.learning_rate)
                 and golden_run.matches(trainer, epoch))
 
-    steps = (hit.config.epochs - hit.epoch) * hit.config.steps_per_epoch
-    progress = batch.run(f"[{hit.label}]", steps)
-    if guard is not None:
-        guard.begin(hit.epoch * hit.config.steps_per_epoch)
-    try:
-        ending = train_epochs(trainer, hit.config, trace, progress, hit.epoch, fault=hit,
-                              rejoined=rejoined, hook=guard)
-    finally:
-        progress.close()
+    return rejoined
+
+
+def finish_trace(trace: Trace, hit: Injection, out_dir: Path, ending: str,
+                 golden_run: rejoin.GoldenRun, guard: Guard | None = None) -> Path:
+    """End a run's trace (with the golden tail if it rejoined) and write its pair."""
     if ending == REJOINED:
         epoch = trace.record["epochs"][-1]["epoch"]
         rejoin.append_tail(trace, golden_run.tail(epoch), epoch)
@@ -267,7 +300,6 @@ def _replay_one(trainer: Trainer, hit: Injection, out_dir: Path,
     text, record = outputs.trace_paths(out_dir, hit.label)
     with files.signals_deferred():  # a complete pair or none
         trace.write(text, record)
-    batch.finished(f"[{hit.label}]", ending)
     return record
 
 

@@ -65,6 +65,19 @@ class Trace:
             "steps": [], "epochs": [], "golden_checkpoint": None, "rejoined_golden": None,
         }
 
+    @classmethod
+    def resumed(cls, config: WorkloadConfig, lines: list[str], record: dict[str, Any],
+                elapsed: float) -> Trace:
+        """A run's trace as it was saved when the run stopped (`fi_core.store.horizon`), to be
+        continued: its record as JSON holds it, its clock `elapsed` seconds on."""
+        trace = cls.__new__(cls)
+        trace.lines, trace.config, trace.record = list(lines), config, record
+        trace.started = time.monotonic() - elapsed
+        return trace
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
     def inject_header(self, epoch: int, step: int) -> None:
         self.lines += text.inject_header_lines(epoch, step)
 
@@ -133,7 +146,7 @@ class Trace:
     def write(self, text_path: Path, json_path: Path, **extra: Any) -> None:
         """Write both files or neither (JSON renamed last: its presence means the run finished)."""
         self.record.update(extra)
-        self.record["wall_time_s"] = round(time.monotonic() - self.started, 3)
+        self.record["wall_time_s"] = self.elapsed()
         self.record["versions"] = versions()
         write_all_or_none([(text_path, "\n".join(self.lines) + "\n"),
                            (json_path, json.dumps(json_safe(self.record), indent=1) + "\n")])
