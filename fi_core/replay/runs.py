@@ -225,6 +225,10 @@ def replay(hits: Sequence[Injection], config: WorkloadConfig, golden_dir: Path, 
                       instruments)
     checkpoint_hash = golden_folder.checkpoint_hash  # once per process and folder
     golden_run = rejoin.GoldenRun(golden_dir, config.learning_rate, checkpoint_hash)
+    if horizon is not None:  # both folders exist afterwards, also when no run reached it
+        for folder in (out_dir, horizon.state_dir):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
     batch = BatchProgress(len(hits))
     written = []
     try:

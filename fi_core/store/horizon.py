@@ -5,10 +5,10 @@ Why: most runs are decided soon after the fault, so a prediction-powered campaig
 CSV to H epoch ends after its injection only and continues a random few to the end. A stopped run
 leaves, per CSV:
 
-- in `--out-dir`, `<label>.horizon.json` (`FORMAT`): how the run ended by the horizon, and the
-  features a predictor of its outcome reads there. When the run ended by itself before (a
-  non-finite loss, the golden state rejoined, its last epoch), its trace pair is written beside
-  it as usual: its outcome is exact.
+- in `--out-dir`, `<label>.horizon.json` (`fi_formats.horizon`): how the run ended by the
+  horizon, and the features a predictor of its outcome reads there. When the run ended by
+  itself before (a non-finite loss, the golden state rejoined, its last epoch), its trace pair
+  is written beside it as usual: its outcome is exact.
 - in `--state-dir`, a folder `<label>/` with the training state at the horizon (the checkpoint
   folder `checkpoint/`), `trace.json` (the trace so far: text lines and record) and `run.json`, the
   fingerprint of what the run depends on plus the checkpoint's sha256. Continuing checks both
@@ -29,16 +29,13 @@ from typing import Any
 from fi_core.spec.errors import BadInput
 from fi_core.spec.injection import Injection
 from fi_core.store import files, resume
+from fi_formats.horizon import FORMAT, STOPPED, SUFFIX  # noqa: F401  (the record's format)
 
-FORMAT = "fi-horizon/1"
 STATE_FORMAT = "fi-horizon-state/1"
-SUFFIX = ".horizon.json"
 RUN_FILE, TRACE_FILE, CHECKPOINT = "run.json", "trace.json", "checkpoint"
 MAX_HORIZON = 10**6
 STATE_LIMIT = 2**30  # bytes of a saved trace.json or run.json
 
-STOPPED = "stopped at the horizon"
-"""How a run that reached its horizon ended (the others end as `fi_core.replay.runs` says)."""
 
 
 @dataclass(frozen=True)

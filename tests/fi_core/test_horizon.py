@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import fi_formats.horizon
 from fi_core.commands import cli
 from fi_core.engine import data, train
 from fi_core.replay import runs
@@ -102,7 +103,9 @@ def test_the_horizon_record_holds_the_features_against_the_golden_state(campaign
     found = json.loads(horizon.record_path(base / "stopped", "inj_fwrd").read_text())
     assert found["format"] == horizon.FORMAT and found["epoch"] == 1 and found["horizon"] == 1
     assert found["steps_trained"] == 10 and found["evaluations"] == 1
+    assert fi_formats.horizon.check(found) is None
     features = found["features"]
+    assert set(features) == set(fi_formats.horizon.FEATURES)
     golden_epoch = json.loads((golden / "trace.json").read_text())["epochs"][1]
     run_epoch = record(base / "reference" / "inj_fwrd.json")["epochs"][0]
     assert features["golden_test_accuracy"] == golden_epoch["test_accuracy"]
