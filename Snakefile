@@ -13,6 +13,7 @@ include: "workflow/rules/golden.smk"
 include: "workflow/rules/generate.smk"
 include: "workflow/rules/inject.smk"
 include: "workflow/rules/sequential.smk"
+include: "workflow/rules/prediction.smk"
 include: "workflow/rules/mitigation.smk"
 include: "workflow/rules/analysis.smk"
 
@@ -25,6 +26,7 @@ localrules:
     download,
     trace_list,
     round_list,
+    horizon_list,
 
 
 rule all:

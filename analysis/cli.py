@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from analysis import __version__
 from analysis.errors import InputError, escaped, one_line
 from analysis.outputs import check_distinct, check_output_dir, check_output_file
+from analysis.prediction import commands as prediction_commands
 from fi_formats import signals
 from fi_formats.signals import Interrupted
 
@@ -561,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="wilson", choices=["wilson", "clopper-pearson", "jeffreys"])
     p.add_argument("--confidence", type=float, default=0.95)
     p.set_defaults(func=cmd_interval)
+
+    prediction_commands.add_parsers(sub)
     for command in sub.choices.values():  # last, so the options above keep their place in --help
         _add_plugin_arg(command)
     return parser

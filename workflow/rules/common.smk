@@ -5,6 +5,7 @@
 # `config: <json path>: <reason>`, exit status 2: nothing runs. Nothing here imports
 # TensorFlow, fi_core or analysis.
 
+import csv
 import importlib.util
 import json
 import os
@@ -126,6 +127,45 @@ def round_traces(wildcards):
     return job_dirs(wildcards.campaign, made)
 
 
+# ---------------------------------------------------------------- prediction-powered campaigns
+
+PREDICTED = [name for name in PLAN.campaigns if PLAN.predicted(name)]
+
+
+def horizon_dirs(campaign):
+    """The horizon folders of a prediction-powered campaign's jobs."""
+    return [f"results/{campaign}/horizon/{job.label}" for job in PLAN.jobs(campaign)]
+
+
+def _selected_rows(selection, job):
+    """The rows of selection.csv of this job's ids (a data file: read as text only)."""
+    ids = set(job.ids)
+    with open(selection, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row["id"] in ids]
+
+
+def continued_csvs(selection, job):
+    """The CSVs of a job whose runs the selection continues (labelled, not exact)."""
+    chosen = {
+        row["id"]
+        for row in _selected_rows(selection, job)
+        if row["labelled"] == "True" and row["exact"] == "False"
+    }
+    return [path for i, path in zip(job.ids, job.csvs) if i in chosen]
+
+
+def copy_exact_pairs(horizon, out, selection, job):
+    """The trace pairs of the runs that ended by themselves before their horizon, from the
+    horizon folder into the job's trace folder (the JSON last, as everywhere)."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for row in _selected_rows(selection, job):
+        if row["exact"] == "True":
+            for ext in (".txt", ".json"):
+                shutil.copyfile(
+                    Path(horizon, row["id"] + ext), Path(out, row["id"] + ext)
+                )
+
+
 # ---------------------------------------------------------------- results: campaigns and studies
 # The analysis rules work on a "result set": a campaign, or a study that puts several campaigns
 # (for example one per workload) into one table, so that rates and figures compare them.
@@ -182,12 +222,13 @@ def inject_runtime(wildcards, attempt):
 
 
 def campaign_outputs(name):
-    outputs = [
-        f"results/{name}/results.parquet",
-        f"results/{name}/curves.parquet",
-        f"results/{name}/summary.md",
-        f"results/{name}/figures",
-    ]
+    outputs = [f"results/{name}/results.parquet", f"results/{name}/curves.parquet"]
+    if name in PREDICTED:  # its table holds the labelled runs, not a random sample
+        return outputs + [
+            f"results/{name}/prediction/{file}"
+            for file in ("rates.csv", "rates.md", "confusion.md", "units.parquet")
+        ]
+    outputs += [f"results/{name}/summary.md", f"results/{name}/figures"]
     for table in PLAN.config["analysis"]["rates"]:
         outputs += [
             f"results/{name}/rates/{table}.csv",

@@ -19,7 +19,7 @@ rule inject:
     benchmark:
         "results/benchmarks/inject/{campaign}/{job}.tsv"
     wildcard_constraints:
-        campaign=_regex(PLAN.campaigns),
+        campaign=_regex([c for c in PLAN.campaigns if c not in PREDICTED]),
         job=JOB,
     conda:
         "../../envs/fi_core.yaml"

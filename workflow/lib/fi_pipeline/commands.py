@@ -177,3 +177,44 @@ def sequential(plan: Plan, campaign: str, table: str, out: str, csv: str | None 
     if markdown:
         args += ["--markdown", markdown]
     return [*args, *analysis_plugin_args(plan)]
+
+
+# ---------------------------------------------------------------- prediction-powered campaigns
+
+
+def inject_horizon(plan: Plan, campaign: str, job: Job, out: str, state: str) -> list[str]:
+    """`fi-core inject` of a job's CSVs to their horizon, each stopped run's state saved."""
+    workload = plan.campaigns[campaign].workload
+    horizon = plan.campaigns[campaign].spec["prediction"]["horizon"]
+    return [*plugin_args(plan), *_pairs("--file", job.csvs),
+            "--golden", plan.golden_dir(workload), "--out-dir", out,
+            "--horizon", str(horizon), "--state-dir", state,
+            *data_args(plan, workload), *engine_args(plan)]
+
+
+def inject_continue(plan: Plan, campaign: str, csvs: Iterable[str], state: str,
+                    out: str) -> list[str]:
+    """`fi-core inject --continue-from`: the selected runs of a job, from their horizon on."""
+    workload = plan.campaigns[campaign].workload
+    return [*plugin_args(plan), *_pairs("--file", csvs), "--golden", plan.golden_dir(workload),
+            "--out-dir", out, "--continue-from", state, *data_args(plan, workload),
+            *engine_args(plan)]
+
+
+def prediction_select(plan: Plan, campaign: str, listed: str, out: str) -> list[str]:
+    spec = plan.campaigns[campaign].spec["prediction"]
+    return [f"@{listed}", "--fraction", _value(spec["label_fraction"]),
+            "--by", ",".join(spec["by"]), "--seed", str(spec["seed"]), "--out", out,
+            *analysis_plugin_args(plan)]
+
+
+def prediction_rates(plan: Plan, campaign: str, listed: str, selection: str, table: str,
+                     out_dir: str) -> list[str]:
+    """Rates per outcome overall and per `analysis.rates` grouping, both intervals."""
+    spec = plan.campaigns[campaign].spec["prediction"]
+    analysis = plan.config["analysis"]
+    groupings = _pairs("--by", [",".join(by) for by in analysis["rates"].values()])
+    return [f"@{listed}", "--selection", selection, "--table", table, *groupings,
+            "--folds", str(spec["folds"]), "--seed", str(spec["seed"]),
+            "--confidence", _value(analysis["confidence"]), "--out-dir", out_dir,
+            *analysis_plugin_args(plan)]

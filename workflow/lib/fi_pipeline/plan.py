@@ -72,6 +72,11 @@ class Plan:
         c = self.campaigns.get(campaign)
         return list(c.spec.get("mitigation") or []) if c is not None else []
 
+    def predicted(self, campaign: str) -> bool:
+        """Whether a campaign is prediction-powered (a `prediction:` key)."""
+        c = self.campaigns.get(campaign)
+        return bool(c is not None and c.spec.get("prediction"))
+
     def mitigated(self) -> list[str]:
         """The campaigns with a `mitigation:` key."""
         return [name for name in self.campaigns if self.mitigations(name)]
@@ -144,6 +149,10 @@ def _cross_check(data: Mapping[str, Any]) -> None:
         if spec["workload"] not in workloads:
             raise ConfigError(["campaigns", name, "workload"],
                               f"{shown(spec['workload'])} is not defined under workloads")
+        if spec.get("prediction") and (spec.get("mitigation") or "target" in spec):
+            raise ConfigError(["campaigns", name, "prediction"],
+                              "not with mitigation or target: a prediction-powered campaign "
+                              "stops its runs at a horizon that neither keeps")
         if spec.get("mitigation") and "target" in spec:
             raise ConfigError(["campaigns", name, "mitigation"],
                               "not for a sequential campaign (its rounds stop on the runs "
