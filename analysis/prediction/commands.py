@@ -134,9 +134,9 @@ def cmd_rates(args: argparse.Namespace) -> int:
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "rates.csv", table.to_csv(index=False))
-    write_text_atomic(out / "rates.md", estimate.markdown(table, args.confidence))
+    write_text_atomic(out / "rates.md", estimate.rates_markdown(table))
     write_text_atomic(out / "confusion.csv", confusion.to_csv())
-    write_text_atomic(out / "confusion.md", predictor.confusion_markdown(confusion))
+    write_text_atomic(out / "confusion.md", confusion_markdown(confusion))
     scored = found.copy()
     for index, name in enumerate(classes):
         scored[f"predicted_{name}"] = predictions[:, index]
@@ -145,3 +145,15 @@ def cmd_rates(args: argparse.Namespace) -> int:
     print(json.dumps({"units": len(found), "labelled": int(found["labelled"].sum()),
                       "exact": int(found["exact"].sum())}))
     return 0
+
+
+def confusion_markdown(confusion: pd.DataFrame) -> str:
+    """The predictor's confusion matrix as a Markdown table (rows: true, columns: predicted)."""
+    head = ["true \\ predicted", *map(str, confusion.columns)]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for name, row in confusion.iterrows():
+        lines.append("| " + " | ".join([str(name), *(str(int(v)) for v in row)]) + " |")
+    total = int(confusion.to_numpy().sum())
+    right = int(sum(confusion.loc[c, c] for c in confusion.index if c in confusion.columns))
+    return ("Outcome predictor on the continued runs (cross-fitted), "
+            f"{right} of {total} right.\n\n" + "\n".join(lines) + "\n")
