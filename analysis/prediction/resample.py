@@ -81,9 +81,10 @@ def _check_table(table: pd.DataFrame, features: Sequence[str], classes: Sequence
 def _one_rep(table: pd.DataFrame, features: list[str], classes: list[str],
              fraction: float | Mapping[str, float], strata: list[str], folds: int,
              seeds: np.ndarray, z: float, level: float,
-             make_model: Callable[[int], Any]) -> tuple[list[dict[str, float]], float, float]:
-    n = len(table)
-    rows = np.random.default_rng(int(seeds[0])).integers(0, n, n)
+             make_model: Callable[[int], Any], size: int
+             ) -> tuple[list[dict[str, float]], float, float]:
+    n = size
+    rows = np.random.default_rng(int(seeds[0])).integers(0, len(table), n)
     sample = table.iloc[rows].reset_index(drop=True)
     sample[ID] = [f"u{i:07d}" for i in range(n)]
     sample[SOURCE] = rows
@@ -120,6 +121,7 @@ def simulate(
     *,
     strata: Sequence[str] = (),
     make_model: Callable[[int], Any] = default_model,
+    size: int | None = None,
 ) -> Simulation:
     """``reps`` simulated prediction-powered campaigns of ``len(table)`` units (module doc).
 
@@ -136,7 +138,7 @@ def simulate(
     for child in children:
         rep, c_ppi, c_full = _one_rep(table, list(features), list(classes), fraction,
                                       list(strata), folds, child.generate_state(3), z, level,
-                                      make_model)
+                                      make_model, size or len(table))
         records.append(rep)
         ppi_cost, full_cost = ppi_cost + c_ppi, full_cost + c_full
     cost_ratio = ppi_cost / full_cost if full_cost > 0 else math.nan
