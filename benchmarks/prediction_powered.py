@@ -128,24 +128,35 @@ def full_table(work: Path, folders: list[Path], horizon: int) -> pd.DataFrame:
             "steps_rest": sum(1 for e, _ in steps if e > h),
             "evals_rest": sum(1 for e in epochs_done if e > h),
         })
-    return found.drop(columns="exact").merge(pd.DataFrame(rows), on="id")
+    table = found.drop(columns="exact").merge(pd.DataFrame(rows), on="id")
+    table["far"] = units_module.far_from_golden(table)
+    return table
 
 
 def unit_costs(golden: Path, csv: Path, repeats: int = 5) -> dict[str, float]:
-    """Seconds of a traced training step, an evaluation, an eager injection step, a checkpoint
-    restore, a state save and the horizon's features, measured side by side in this process."""
+    """Seconds of a training step, an evaluation, an injection step (traced: an inject job of
+    this campaign holds more than `TRACE_AT` CSVs of each pass), a checkpoint restore, a state
+    save, the horizon's features, and the start of a process (TensorFlow imported, the model
+    built, the step traced: a continue job's price), measured side by side in this process."""
     from fi_core.engine import data, tf_setup
     from fi_core.engine.train import Trainer
     from fi_core.replay import horizon_features
     from fi_core.spec import injection
     from fi_core.store import golden as golden_folder
 
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import tensorflow"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tf_import = time.perf_counter() - started
     tf_setup.start(False)
     folder = golden_folder.open_golden(golden)
     config = folder.config
-    trainer = Trainer(config, data.load(config))
-    checkpoint = golden_folder.checkpoint_dir(golden, 1)
     hit = injection.parse(csv)
+    started = time.perf_counter()
+    trainer = Trainer(config, data.load(config), traced_passes=frozenset({hit.pass_}))
+    trainer.step(2, 0)
+    process = tf_import + time.perf_counter() - started
+    checkpoint = golden_folder.checkpoint_dir(golden, 1)
 
     def clock(action, n: int) -> float:
         action()  # warm: traced once, caches filled
@@ -166,21 +177,24 @@ def unit_costs(golden: Path, csv: Path, repeats: int = 5) -> dict[str, float]:
         "save": clock(lambda: trainer.save(scratch / "state", 1, {}), repeats),
         "features": clock(lambda: horizon_features.features(trainer, golden_state, epoch_row,
                                                             epoch_row), repeats),
+        "process": process,
     }
     shutil.rmtree(scratch)
     return costs
 
 
-def priced(table: pd.DataFrame, costs: dict[str, float]) -> pd.DataFrame:
+def priced(table: pd.DataFrame, costs: dict[str, float], jobs_per_run: float) -> pd.DataFrame:
     """`cost_horizon` and `cost_rest` in seconds: a full run restores its checkpoint, takes the
     injection step and trains on; a run stopped at its horizon also computes its features and
-    saves its state there, and a continued one restores that state."""
+    saves its state there, and a continued one restores that state. The continue jobs' process
+    starts are shared out over the runs (`jobs_per_run`: jobs per run of the campaign)."""
     out = table.copy()
     stopped = ~out["exact"]
     start = costs["restore"] + costs["injection_step"] - costs["step"]
     out["cost_horizon"] = (start + out["steps_h"] * costs["step"]
                            + out["evals_h"] * costs["evaluation"]
-                           + stopped * (costs["features"] + costs["save"]))
+                           + stopped * (costs["features"] + costs["save"])
+                           + jobs_per_run * costs["process"])
     out["cost_rest"] = stopped * (costs["restore"] + out["steps_rest"] * costs["step"]
                                   + out["evals_rest"] * costs["evaluation"])
     return out
@@ -209,10 +223,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2025, help="campaign seed")
     parser.add_argument("--work", type=Path, default=ROOT / "results" / "benchmark_prediction")
     parser.add_argument("--fractions", type=lambda t: [float(v) for v in t.split(",")],
-                        default=[0.05, 0.1, 0.2], help="label fractions (default 0.05,0.1,0.2)")
+                        default=[0.1, 0.15, 0.2],
+                        help="label fractions of the runs near the golden state "
+                             "(default 0.1,0.15,0.2)")
     parser.add_argument("--size", type=int, default=2401,
                         help="runs of the resampled campaigns (default 2401, the paper's "
                              "campaign size; the full campaign's own size is reported too)")
+    parser.add_argument("--far-fraction", type=float, default=1.0,
+                        help="share continued of the runs far from the golden state (default 1)")
     parser.add_argument("--reps", type=int, default=300, help="resamples per fraction")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--paper-epochs", type=int, default=40,
@@ -226,50 +244,58 @@ def main() -> None:
     costs = unit_costs(golden, sorted((args.work / "csv").glob("*.csv"))[0])
     print("seconds, measured side by side: " + ", ".join(f"{k} {v:.4f}"
                                                          for k, v in costs.items()))
-    table = priced(full_table(args.work, folders, args.horizon), costs)
+    table = priced(full_table(args.work, folders, args.horizon), costs,
+                   args.workers / args.size)
     print(f"runs: {len(table)}, ended by themselves by the horizon: {int(table['exact'].sum())}; "
           "outcomes: " + ", ".join(f"{k} {v}" for k, v in table["outcome"].value_counts().items()))
-    own = best_of(table, args, len(table))
-    best = best_of(table, args, args.size)
+    own_fraction, own = best_of(table, args, len(table))
+    fraction, best = best_of(table, args, args.size)
     config = json.loads((golden / "trace.json").read_text())["config"]
     paper = priced_at_paper_size(table, args.paper_epochs, int(config["epochs"]), args.horizon,
                                  int(config["steps_per_epoch"]))
-    at_paper = simulate(paper, args, best.fraction, args.size)
+    at_paper = simulate(paper, args, fraction, args.size)
     print(f"at the full campaign's own size ({len(table)} runs): X {own.x:.2f}, coverage "
-          f"{own.coverage:.3f} at label fraction {own.fraction}")
+          f"{own.coverage:.3f} at label fraction {own_fraction}")
     print(f"estimate at paper size ({args.paper_epochs} epochs after the same faults, not run): "
-          f"X {at_paper.x:.2f} at label fraction {best.fraction} (cost ratio "
+          f"X {at_paper.x:.2f} at label fraction {fraction} (cost ratio "
           f"{at_paper.cost_ratio:.3f})")
     print(f"prediction-powered: core-hours for equal interval width {best.x:.2f} of the full "
           f"campaign's; interval coverage {best.coverage:.3f} (nominal 0.95)"
-          f"  [campaigns of {args.size} runs, label fraction {best.fraction}, horizon "
+          f"  [campaigns of {args.size} runs, label fraction {fraction} (far runs "
+          f"{args.far_fraction}), horizon "
           f"{args.horizon}, {best.reps} resamples]")
 
 
 def simulate(table: pd.DataFrame, args: argparse.Namespace, fraction: float, size: int):
+    """Resampled campaigns of `size` runs, each continuing `fraction` of the runs near the
+    golden state at their horizon and `--far-fraction` of those far from it (the pipeline's
+    draw, `design.far_fractions`)."""
     from analysis.outcomes import outcomes
-    from analysis.prediction import resample, units
+    from analysis.prediction import design, resample, units
 
-    return resample.simulate(table, list(units.PREDICTOR_FEATURES), list(outcomes()), fraction,
-                             args.reps, args.seed, folds=args.folds, size=size)
+    fractions, strata = design.far_fractions(fraction, args.far_fraction)
+    return resample.simulate(table, list(units.PREDICTOR_FEATURES), list(outcomes()),
+                             fractions, args.reps, args.seed, folds=args.folds, size=size,
+                             strata=strata)
 
 
-def best_of(table: pd.DataFrame, args: argparse.Namespace, size: int):  # -> Simulation
+def best_of(table: pd.DataFrame, args: argparse.Namespace, size: int):  # -> (float, Simulation)
     """Every label fraction at this campaign size; the cheapest whose intervals hold."""
     best = None
     for fraction in args.fractions:
         sim = simulate(table, args, fraction, size)
-        print(f"{size} runs, label fraction {fraction}: cost ratio {sim.cost_ratio:.3f}, "
-              f"X {sim.x:.3f} (worst class {sim.worst_class}), coverage {sim.coverage:.3f} "
+        print(f"{size} runs, label fraction {fraction} (far {args.far_fraction}): "
+              f"cost ratio {sim.cost_ratio:.3f}, X {sim.x:.3f} (worst class {sim.worst_class}), "
+              f"coverage {sim.coverage:.3f} "
               f"(+/- {sim.coverage_mc_se:.3f}, {sim.reps} resamples)")
         for row in sim.per_class.itertuples():
             if row.positives:
                 print(f"    {row.outcome}: {row.positives} runs, coverage {row.coverage:.3f} "
                       f"(classical {row.classical_coverage:.3f}), width {row.width:.4f} vs "
                       f"full {row.full_width:.4f}, variance ratio {row.var_ratio:.2f}")
-        if sim.coverage >= 0.93 and (best is None or sim.x < best.x):
-            best = sim
-    return best or sim
+        if sim.coverage >= 0.93 and (best is None or sim.x < best[1].x):
+            best = fraction, sim
+    return best or (fraction, sim)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 # pandas, scikit-learn and the rest are imported by the command that runs (the parser is built
 # for every fi-analysis command).
 
-SELECTION_COLUMNS = ("id", "job", "exact", "stage", "fmodel", "target_layer", "probability",
-                     "labelled")
+SELECTION_COLUMNS = ("id", "job", "exact", "far", "stage", "fmodel", "target_layer",
+                     "probability", "labelled")
 
 
 def _columns(text: str) -> list[str]:
@@ -39,8 +39,12 @@ def add_parsers(sub) -> None:  # argparse's _SubParsersAction
                        help="draw the runs a prediction-powered campaign continues to the end")
     p.add_argument("horizon", nargs="+", metavar="DIR", help="folders of horizon records")
     p.add_argument("--fraction", type=float, required=True,
-                   help="share of the runs that did not end by themselves, per stratum")
-    p.add_argument("--by", type=_columns, default=["stage"], help="strata (default stage)")
+                   help="share of the runs near the golden state that are continued")
+    p.add_argument("--far-fraction", type=float, default=1.0,
+                   help="share of the runs far from it that are continued (default 1)")
+    p.add_argument("--far-distance", type=float, default=None,
+                   help="relative distance of a state part from the golden one beyond which a "
+                        "run is far (default 1.0)")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--out", type=Path, required=True, help="selection.csv")
     p.set_defaults(func=cmd_select)
@@ -65,13 +69,18 @@ def cmd_select(args: argparse.Namespace) -> int:
     from analysis.prediction import design, units
 
     check_output_file(str(args.out), "--out")
-    found = units.read_units(args.horizon)
-    drawn = design.draw_selection(found, args.fraction, args.by, args.seed)
+    distance = units.FAR_DISTANCE if args.far_distance is None else args.far_distance
+    if not distance > 0 or distance == float("inf"):
+        raise InputError("--far-distance", None, f"{distance} is not a positive number")
+    found = units.read_units(args.horizon, distance)
+    fractions, strata = design.far_fractions(args.fraction, args.far_fraction)
+    drawn = design.draw_selection(found, fractions, strata, args.seed)
     out = drawn[list(SELECTION_COLUMNS)]
     write_text_atomic(args.out, out.to_csv(index=False))
     print(f"{int(out['labelled'].sum())} of {len(out)} runs labelled "
           f"({int(out['exact'].sum())} exact, {int((out['labelled'] & ~out['exact']).sum())} "
-          f"to continue)")
+          f"to continue, of them {int((out['labelled'] & out['far']).sum())} far from the "
+          "golden state)")
     return 0
 
 
@@ -85,7 +94,7 @@ def _read_selection(path: Path) -> pd.DataFrame:
     missing = [c for c in SELECTION_COLUMNS if c not in selection.columns]
     if missing:
         raise InputError(str(path), missing[0], "missing column")
-    for column in ("exact", "labelled"):
+    for column in ("exact", "far", "labelled"):
         if selection[column].dtype != bool:
             raise InputError(str(path), column, "not true/false")
     return selection

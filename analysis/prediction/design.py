@@ -85,3 +85,16 @@ def draw_selection(
     out[PROBABILITY] = probability
     out[LABELLED] = exact | (uniform < probability)
     return out
+
+
+FAR = "far"
+
+
+def far_fractions(fraction: float, far_fraction: float) -> tuple[dict[str, float], list[str]]:
+    """The fraction mapping and strata of a draw that continues runs far from the golden state
+    at their horizon (`units.far_from_golden`) with their own, usually larger, probability: the
+    probabilities are known before the draw and depend on what the horizon showed only, so
+    every estimate stays unbiased (inverse-probability weighting), and the few runs that can
+    still go wrong are labelled much more often than the many near-golden ones."""
+    return ({stratum_key([True]): _fraction(far_fraction, "far_fraction"),
+             stratum_key([False]): _fraction(fraction, "fraction")}, [FAR])

@@ -21,6 +21,11 @@ from analysis.errors import InputError
 from fi_formats import horizon
 
 MAX_RECORD_BYTES = 1 << 20
+FAR_DISTANCE = 1.0
+"""A run is `far` from the golden state at its horizon when some part of its state (weights,
+Adam's moments, batch-norm statistics) is farther from the golden one than this, relatively
+(1.0: as far as that part's own size), or not finite: such runs are few and the ones that can
+still go wrong, so a campaign may continue more of them (`design`)."""
 DERIVED = ("accuracy_gap", "loss_gap")
 PREDICTOR_FEATURES = (*horizon.FEATURES, *DERIVED, "inj_epoch")
 """What the predictor reads: the record's features, the two gaps, and the injection epoch."""
@@ -65,7 +70,19 @@ def _integer(record: dict, key: str, path: Path) -> int:
         raise InputError(str(path), f"csv.{key}", "missing or not an integer") from None
 
 
-def read_units(folders: Iterable[str]) -> pd.DataFrame:
+def far_from_golden(units: pd.DataFrame, distance: float = FAR_DISTANCE) -> pd.Series:
+    """Whether each run that did not end by itself is `far` (see FAR_DISTANCE)."""
+    import numpy as np
+
+    parts = units[[f"{group}_distance" for group in horizon.STATE_GROUPS]].to_numpy(
+        dtype=np.float64)
+    present = ~np.isnan(parts)
+    with np.errstate(invalid="ignore"):
+        far = np.any(present & (~np.isfinite(parts) | (parts > distance)), axis=1)
+    return pd.Series(far & ~units["exact"].to_numpy(dtype=bool), index=units.index, name="far")
+
+
+def read_units(folders: Iterable[str], far_distance: float = FAR_DISTANCE) -> pd.DataFrame:
     """One row per horizon record, in the order found; an id seen twice is refused."""
     rows = []
     for path in record_paths(folders):
@@ -87,6 +104,7 @@ def read_units(folders: Iterable[str]) -> pd.DataFrame:
     if not rows:
         raise InputError(os.pathsep.join(map(str, folders)), None, "holds no horizon record")
     units = pd.DataFrame(rows)
+    units["far"] = far_from_golden(units, far_distance)
     twice = units["id"][units["id"].duplicated()]
     if len(twice):
         raise InputError(str(twice.iloc[0]), "id", "two horizon records of one CSV")

@@ -41,7 +41,7 @@ def campaign(folder: Path, n: int = 60) -> None:
         ended = "non-finite" if i % 10 == 0 else horizon.STOPPED
         write_record(folder / f"job_{i % 2}", f"inj_{i:05d}", ended,
                      stage=("fwrd_inject", "bkwd_inject")[i % 3 == 0],
-                     distance=1.0 if i % 4 == 1 else 0.001)
+                     distance=2.0 if i % 4 == 1 else 0.001)
 
 
 def test_records_are_read_with_their_features_and_exactness(tmp_path):
@@ -76,12 +76,17 @@ def test_the_draw_is_written_and_reproducible(tmp_path, capsys):
     campaign(tmp_path / "h")
     folders = [str(tmp_path / "h" / "job_0"), str(tmp_path / "h" / "job_1")]
     for name in ("a.csv", "b.csv"):
-        assert main(["prediction-select", *folders, "--fraction", "0.5", "--by", "stage",
-                     "--seed", "4", "--out", str(tmp_path / name)]) == 0
+        assert main(["prediction-select", *folders, "--fraction", "0.5",
+                     "--far-fraction", "0.9", "--seed", "4", "--out", str(tmp_path / name)]) == 0
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
     drawn = pd.read_csv(tmp_path / "a.csv")
     assert drawn.loc[drawn["exact"], "labelled"].all()
-    assert set(drawn.loc[~drawn["exact"], "probability"]) == {0.5}
+    # the runs whose weights moved as far as their own size are the far ones
+    found = units.read_units(folders).set_index("id")
+    far = (found["weights_distance"] > 1.0).reindex(drawn["id"])
+    assert drawn["far"].tolist() == far.tolist() and drawn["far"].sum() == 15
+    assert set(drawn.loc[drawn["far"], "probability"]) == {0.9}
+    assert set(drawn.loc[~drawn["exact"] & ~drawn["far"], "probability"]) == {0.5}
     assert 0 < drawn.loc[~drawn["exact"], "labelled"].sum() < (~drawn["exact"]).sum()
 
 
@@ -89,8 +94,9 @@ def test_rates_and_confusion_from_the_labelled_runs(tmp_path, capsys):
     campaign(tmp_path / "h", 200)
     folders = [str(tmp_path / "h" / "job_0"), str(tmp_path / "h" / "job_1")]
     selection = tmp_path / "selection.csv"
-    assert main(["prediction-select", *folders, "--fraction", "0.6", "--seed", "2",
-                 "--out", str(selection)]) == 0
+    # far runs sampled like the others: the predictor has something to predict
+    assert main(["prediction-select", *folders, "--fraction", "0.6", "--far-fraction", "0.6",
+                 "--seed", "2", "--out", str(selection)]) == 0
     drawn = pd.read_csv(selection)
     found = units.read_units(folders).set_index("id")
     labelled = drawn.loc[drawn["labelled"], "id"]

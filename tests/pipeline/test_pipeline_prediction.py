@@ -25,8 +25,7 @@ def test_a_prediction_powered_campaign_runs_end_to_end(tmp_path):
         "golden": {"runs": 2, "resources": {"threads": 1, "mem_mb": 2000, "runtime": 10}},
         "campaigns": {"predicted": {
             "workload": "resnet18_small", "n": N, "seed": 11,
-            "prediction": {"horizon": 1, "label_fraction": 0.5, "by": ["stage"], "seed": 3,
-                           "folds": 2}}},
+            "prediction": {"horizon": 1, "label_fraction": 0.5, "seed": 3, "folds": 2}}},
         "inject": {"workers": 2, "resources": {"threads": 1, "mem_mb": 2000, "runtime": 10}},
         "analysis": {"rates": {"stage": ["stage"]}, "resources": {"threads": 1}},
     })
@@ -40,7 +39,9 @@ def test_a_prediction_powered_campaign_runs_end_to_end(tmp_path):
     selection = pd.read_csv(results / "prediction" / "selection.csv")
     assert len(selection) == N
     assert selection.loc[selection["exact"], "labelled"].all()
-    assert set(selection.loc[~selection["exact"], "probability"]) <= {0.5}
+    near = ~selection["exact"] & ~selection["far"]
+    assert set(selection.loc[near, "probability"]) <= {0.5}
+    assert selection.loc[selection["far"], "labelled"].all()  # far_fraction 1 by default
     stopped = {r["id"] for r in records if r["ended"] == horizon.STOPPED}
     assert stopped == set(selection.loc[~selection["exact"], "id"])
 

@@ -204,8 +204,9 @@ def inject_continue(plan: Plan, campaign: str, csvs: Iterable[str], state: str,
 def prediction_select(plan: Plan, campaign: str, listed: str, out: str) -> list[str]:
     spec = plan.campaigns[campaign].spec["prediction"]
     return [f"@{listed}", "--fraction", _value(spec["label_fraction"]),
-            "--by", ",".join(spec["by"]), "--seed", str(spec["seed"]), "--out", out,
-            *analysis_plugin_args(plan)]
+            "--far-fraction", _value(spec["far_fraction"]),
+            "--far-distance", _value(spec["far_distance"]), "--seed", str(spec["seed"]),
+            "--out", out, *analysis_plugin_args(plan)]
 
 
 def prediction_rates(plan: Plan, campaign: str, listed: str, selection: str, table: str,
