@@ -5,7 +5,6 @@
 # `config: <json path>: <reason>`, exit status 2: nothing runs. Nothing here imports
 # TensorFlow, fi_core or analysis.
 
-import csv
 import importlib.util
 import json
 import os
@@ -135,35 +134,6 @@ PREDICTED = [name for name in PLAN.campaigns if PLAN.predicted(name)]
 def horizon_dirs(campaign):
     """The horizon folders of a prediction-powered campaign's jobs."""
     return [f"results/{campaign}/horizon/{job.label}" for job in PLAN.jobs(campaign)]
-
-
-def _selected_rows(selection, job):
-    """The rows of selection.csv of this job's ids (a data file: read as text only)."""
-    ids = set(job.ids)
-    with open(selection, newline="") as handle:
-        return [row for row in csv.DictReader(handle) if row["id"] in ids]
-
-
-def continued_csvs(selection, job):
-    """The CSVs of a job whose runs the selection continues (labelled, not exact)."""
-    chosen = {
-        row["id"]
-        for row in _selected_rows(selection, job)
-        if row["labelled"] == "True" and row["exact"] == "False"
-    }
-    return [path for i, path in zip(job.ids, job.csvs) if i in chosen]
-
-
-def copy_exact_pairs(horizon, out, selection, job):
-    """The trace pairs of the runs that ended by themselves before their horizon, from the
-    horizon folder into the job's trace folder (the JSON last, as everywhere)."""
-    Path(out).mkdir(parents=True, exist_ok=True)
-    for row in _selected_rows(selection, job):
-        if row["exact"] == "True":
-            for ext in (".txt", ".json"):
-                shutil.copyfile(
-                    Path(horizon, row["id"] + ext), Path(out, row["id"] + ext)
-                )
 
 
 # ---------------------------------------------------------------- results: campaigns and studies

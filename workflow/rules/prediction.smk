@@ -104,20 +104,14 @@ rule inject_continue:
         runtime=inject_runtime,
         gpu=PLAN.config["inject"]["resources"]["gpu"],
         tpu=PLAN.config["inject"]["resources"]["tpu"],
-    run:
-        job = inject_job(wildcards)
-        chosen = continued_csvs(input.selection, job)
-        copy_exact_pairs(input.horizon, output[0], input.selection, job)
-        if chosen:
-            args = commands.inject_continue(
-                PLAN, wildcards.campaign, chosen, input.state, output[0]
-            )
-            shell(
-                "TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 "
-                "OMP_NUM_THREADS={threads} python -m fi_core inject {args:q} > {log:q} 2>&1"
-            )
-        else:
-            write_lines(log[0], ["no run of this job was selected to continue"])
+    params:
+        ids=lambda wildcards: list(inject_job(wildcards).ids),
+        csvs=lambda wildcards: list(inject_job(wildcards).csvs),
+        args=lambda wildcards, input, output: commands.inject_continue(
+            PLAN, wildcards.campaign, input.state, output[0]
+        ),
+    script:
+        "../scripts/inject_continue.py"
 
 
 rule prediction_rates:

@@ -192,11 +192,11 @@ def inject_horizon(plan: Plan, campaign: str, job: Job, out: str, state: str) ->
             *data_args(plan, workload), *engine_args(plan)]
 
 
-def inject_continue(plan: Plan, campaign: str, csvs: Iterable[str], state: str,
-                    out: str) -> list[str]:
-    """`fi-core inject --continue-from`: the selected runs of a job, from their horizon on."""
+def inject_continue(plan: Plan, campaign: str, state: str, out: str) -> list[str]:
+    """`fi-core inject --continue-from` of a job, without its `--file`s: the selected runs are
+    known when the job runs (workflow/scripts/inject_continue.py adds them)."""
     workload = plan.campaigns[campaign].workload
-    return [*plugin_args(plan), *_pairs("--file", csvs), "--golden", plan.golden_dir(workload),
+    return [*plugin_args(plan), "--golden", plan.golden_dir(workload),
             "--out-dir", out, "--continue-from", state, *data_args(plan, workload),
             *engine_args(plan)]
 
