@@ -13,8 +13,9 @@ a stratum never show a class, it is widened to their Wilson interval), so the sa
 the campaign's size; the result at the full campaign's own size is printed too.
 
 Costs are counted in measured seconds: the script times, side by side in one process, a
-training step, an evaluation, an eager injection step, a checkpoint restore and a state save on
-the same workload, and prices every run's steps and evaluations with them (`unit_costs`).
+training step, an evaluation, the injection step, the golden state put back from memory, a
+checkpoint restore and a state save on the same workload, and prices every run's steps and
+evaluations with them (`unit_costs`).
 
     .venv/bin/python benchmarks/prediction_powered.py [--n 400] [--horizon 1] [--work DIR]
 
@@ -135,8 +136,10 @@ def full_table(work: Path, folders: list[Path], horizon: int) -> pd.DataFrame:
 
 def unit_costs(golden: Path, csv: Path, repeats: int = 5) -> dict[str, float]:
     """Seconds of a training step, an evaluation, an injection step (traced: an inject job of
-    this campaign holds more than `TRACE_AT` CSVs of each pass), a checkpoint restore, a state
-    save, the horizon's features, and the start of a process (TensorFlow imported, the model
+    this campaign holds more than `TRACE_AT` CSVs of each pass), the golden state put back from
+    memory (how an inject job starts each run: `rejoin.GoldenRun` reads each checkpoint once per
+    process), a checkpoint restore (how a continued run starts), a state save, the horizon's
+    features, and the start of a process (TensorFlow imported, the model
     built, the step traced: a continue job's price), measured side by side in this process."""
     from fi_core.engine import data, tf_setup
     from fi_core.engine.train import Trainer
@@ -173,6 +176,9 @@ def unit_costs(golden: Path, csv: Path, repeats: int = 5) -> dict[str, float]:
         "step": clock(lambda: trainer.step(2, 1), 10 * repeats),
         "evaluation": clock(trainer.evaluate, repeats),
         "injection_step": clock(lambda: trainer.step(hit.epoch, hit.step, hit), repeats),
+        "start": clock(lambda: [v.assign(g) for v, g in zip(trainer.state_variables,
+                                                             golden_state, strict=True)],
+                       repeats),
         "restore": clock(lambda: trainer.restore(checkpoint), repeats),
         "save": clock(lambda: trainer.save(scratch / "state", 1, {}), repeats),
         "features": clock(lambda: horizon_features.features(trainer, golden_state, epoch_row,
@@ -184,13 +190,14 @@ def unit_costs(golden: Path, csv: Path, repeats: int = 5) -> dict[str, float]:
 
 
 def priced(table: pd.DataFrame, costs: dict[str, float], jobs_per_run: float) -> pd.DataFrame:
-    """`cost_horizon` and `cost_rest` in seconds: a full run restores its checkpoint, takes the
-    injection step and trains on; a run stopped at its horizon also computes its features and
-    saves its state there, and a continued one restores that state. The continue jobs' process
+    """`cost_horizon` and `cost_rest` in seconds: a full run starts from the golden state (held
+    in memory), takes the injection step and trains on; a run stopped at its horizon also
+    computes its features and saves its state there, and a continued one restores that state
+    from its checkpoint. The continue jobs' process
     starts are shared out over the runs (`jobs_per_run`: jobs per run of the campaign)."""
     out = table.copy()
     stopped = ~out["exact"]
-    start = costs["restore"] + costs["injection_step"] - costs["step"]
+    start = costs["start"] + costs["injection_step"] - costs["step"]
     out["cost_horizon"] = (start + out["steps_h"] * costs["step"]
                            + out["evals_h"] * costs["evaluation"]
                            + stopped * (costs["features"] + costs["save"])
