@@ -30,8 +30,13 @@ def main(smk) -> int:
     for row in rows:
         if row["exact"] == "True":
             for ext in (".txt", ".json"):
-                shutil.copyfile(Path(smk.input.horizon, row["id"] + ext),
-                                Path(out, row["id"] + ext))
+                source = Path(smk.input.horizon, row["id"] + ext)
+                try:
+                    shutil.copyfile(source, Path(out, row["id"] + ext))
+                except OSError as error:
+                    print(f"{source}: file: {error.strerror or error} (the horizon job wrote no "
+                          "trace of this run that ended by itself)", file=sys.stderr)
+                    return 1
     chosen = {row["id"] for row in rows if row["labelled"] == "True" and row["exact"] == "False"}
     files = [arg for i, path in zip(ids, csvs, strict=True) if i in chosen
              for arg in ("--file", path)]
