@@ -37,7 +37,6 @@ MAX_HORIZON = 10**6
 STATE_LIMIT = 2**30  # bytes of a saved trace.json or run.json
 
 
-
 @dataclass(frozen=True)
 class Plan:
     """H epoch ends after the fault (the injection epoch's own end is the first): record the
@@ -120,7 +119,7 @@ def open_saved(state_dir: Path, hit: Injection, golden_dir: Path,
     wanted = run_fingerprint(hit, golden_dir, options)
     for key in ("format", "fi_core", "csvs", "golden", "options"):
         if saved.get(key) != wanted[key]:
-            raise BadInput(source, "--continue-from", f"saved with another {key} than this "
+            raise BadInput(source, "--continue-from", f"saved with other {key} than this "
                                                       "run's: continue it as it was started")
     epoch, expected = saved.get("epoch"), saved.get("checkpoint_sha256")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or not isinstance(expected, str):
