@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -72,8 +73,6 @@ def _integer(record: dict, key: str, path: Path) -> int:
 
 def far_from_golden(units: pd.DataFrame, distance: float = FAR_DISTANCE) -> pd.Series:
     """Whether each run that did not end by itself is `far` (see FAR_DISTANCE)."""
-    import numpy as np
-
     parts = units[[f"{group}_distance" for group in horizon.STATE_GROUPS]].to_numpy(
         dtype=np.float64)
     present = ~np.isnan(parts)

@@ -383,6 +383,7 @@ def _horizon_options(args: argparse.Namespace) -> dict:
 
 def _check_horizon(args: argparse.Namespace, hits: list):  # -> (Plan | None, [SavedRun])
     """`--horizon`, `--features-at` and `--continue-from`, checked before TensorFlow starts."""
+    from fi_core.mitigation import presets
     from fi_core.spec.errors import BadInput
     from fi_core.store import horizon, outputs
 
@@ -394,7 +395,7 @@ def _check_horizon(args: argparse.Namespace, hits: list):  # -> (Plan | None, [S
         if args.state_dir is not None:
             raise BadInput("--state-dir", "value", "is for --horizon only")
         return None, []
-    if args.mitigation != "none":
+    if args.mitigation != presets.NONE:
         raise BadInput(given, "--mitigation", "a preset's detectors keep a state of their own "
                                               "that a horizon does not save: run mitigation "
                                               "campaigns without a horizon")
